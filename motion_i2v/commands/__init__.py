@@ -1,0 +1,1 @@
+"""Sub-commands of ``python -m motion_i2v``."""

@@ -1,0 +1,101 @@
+"""Motion-field conventions, in one place.
+
+A motion field holds, for every pixel of the reference frame (frame 0), its displacement to each
+frame: ``flow: [F, 2, H, W] float32``, in pixels, channel 0 = dx (to the right), channel 1 = dy
+(down). Frame 0 is zero. These are displacements from the reference, not frame-to-frame flows
+(OFFICIAL.md 1.1).
+
+The official model sees fields in a normalised "pseudo-image" encoding,
+``u = (dx / W + 1) / 2``, ``v = (dy / H + 1) / 2``, so zero motion is 0.5 and the largest
+representable displacement is the image size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+def check_field(flow: torch.Tensor, name: str = "motion field") -> None:
+    """Raise a ValueError unless ``flow`` is a finite ``[F, 2, H, W]`` float tensor with F >= 1."""
+    if not isinstance(flow, torch.Tensor):
+        raise ValueError(f"{name}: expected a tensor [F, 2, H, W], got {type(flow).__name__}")
+    if flow.ndim != 4 or flow.shape[1] != 2:
+        raise ValueError(f"{name}: expected shape [F, 2, H, W], got {list(flow.shape)}")
+    if not flow.is_floating_point():
+        raise ValueError(f"{name}: expected a float tensor, got {flow.dtype}")
+    if flow.shape[0] < 1 or flow.shape[2] < 1 or flow.shape[3] < 1:
+        raise ValueError(f"{name}: empty field of shape {list(flow.shape)}")
+    if not torch.isfinite(flow).all():
+        raise ValueError(f"{name}: contains NaN or infinite displacements")
+
+
+@dataclass(frozen=True)
+class MotionField:
+    """A motion field travelling between nodes.
+
+    ``flow``: [F, 2, H, W] float32 pixels, channel 0 = dx, frame 0 = reference.
+    ``reliability``: optional [F, H, W] float in 0..1 (1 = trusted), e.g. from video extraction.
+    """
+
+    flow: torch.Tensor
+    reliability: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        check_field(self.flow)
+        if self.reliability is not None:
+            frames, _, height, width = self.flow.shape
+            if tuple(self.reliability.shape) != (frames, height, width):
+                raise ValueError(
+                    f"motion field reliability: expected shape {[frames, height, width]}, "
+                    f"got {list(self.reliability.shape)}"
+                )
+
+    @property
+    def frames(self) -> int:
+        return self.flow.shape[0]
+
+    @property
+    def height(self) -> int:
+        return self.flow.shape[2]
+
+    @property
+    def width(self) -> int:
+        return self.flow.shape[3]
+
+
+def _size_scale(flow: torch.Tensor) -> torch.Tensor:
+    """[1, 2, 1, 1] tensor holding (W, H) of the field, to scale channel 0 by W and 1 by H."""
+    height, width = flow.shape[-2:]
+    return flow.new_tensor([width, height]).view(1, 2, 1, 1)
+
+
+def to_normalized(flow: torch.Tensor) -> torch.Tensor:
+    """Pixels -> the official encoding: [F, 2, H, W] pixels -> [F, 2, H, W] with 0.5 = no motion."""
+    return (flow / _size_scale(flow) + 1) / 2
+
+
+def from_normalized(encoded: torch.Tensor) -> torch.Tensor:
+    """The official decoding (``clamp(2 * dec - 1, -1, 1) * [W, H]``): [F, 2, H, W] -> pixels."""
+    return (2 * encoded - 1).clamp(-1, 1) * _size_scale(encoded)
+
+
+def resize_field(flow: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Resize a field to (height, width) and rescale its vectors to the new pixel grid.
+
+    ``flow``: [F, 2, H, W] pixels. Bilinear, ``align_corners=False``, as the official stage-2
+    motion modules resize the field to each feature resolution.
+    """
+    in_height, in_width = flow.shape[-2:]
+    if (in_height, in_width) == (height, width):
+        return flow
+    resized = F.interpolate(flow, size=(height, width), mode="bilinear", align_corners=False)
+    scale = flow.new_tensor([width / in_width, height / in_height]).view(1, 2, 1, 1)
+    return resized * scale
+
+
+def zero_field(frames: int, height: int, width: int, device=None) -> torch.Tensor:
+    """A still field: [F, 2, H, W] zeros."""
+    return torch.zeros(frames, 2, height, width, device=device)
