@@ -1,0 +1,145 @@
+// node --test web/tests/: the trajectory document, its JSON, the brush raster and the undo history.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+import { History, TrajectoryModel, paintSegment, rasterizeBrush } from "../js/trajectory_model.js";
+
+test("a document round-trips through the versioned JSON string", () => {
+  const model = new TrajectoryModel(64, 48);
+  const track = model.addTrack([[1, 2], [30.123, 40.456]]);
+  model.setTrackOption(track, "start", 2);
+  model.setTrackOption(track, "end", 9);
+  model.setTrackOption(track, "easing", "ease_in_out");
+  model.setTrackOption(track, "interpolation", "arc_length");
+  model.addTrack([[5, 5]]);
+  const stroke = model.addStroke([10, 10], 4, false);
+  model.extendStroke(stroke, [20, 10]);
+  model.addStroke([12, 10], 2, true);
+
+  const text = model.serialize();
+  assert.equal(typeof text, "string");
+  assert.deepEqual(JSON.parse(text), {
+    version: 1,
+    width: 64,
+    height: 48,
+    tracks: [
+      { points: [[1, 2], [30.12, 40.46]], start: 2, end: 9, easing: "ease_in_out", interpolation: "arc_length" },
+      { points: [[5, 5]], start: 0, end: null, easing: "linear", interpolation: "pchip" },
+    ],
+    brush: { strokes: [{ points: [[10, 10], [20, 10]], radius: 4, erase: false }, { points: [[12, 10]], radius: 2, erase: true }] },
+  });
+  assert.equal(TrajectoryModel.parse(text).serialize(), text);
+});
+
+test("a new track without points is not saved", () => {
+  const model = new TrajectoryModel(10, 10);
+  model.addTrack();
+  assert.deepEqual(JSON.parse(model.serialize()).tracks, []);
+});
+
+test("the pre-version layout and KJNodes coordinate strings still load", () => {
+  const older = TrajectoryModel.parse('{"width": 100, "height": 50, "tracks": [[[1, 2], [3, 4]], [[9, 9]]]}');
+  assert.deepEqual(older.tracks.map((t) => t.points), [[[1, 2], [3, 4]], [[9, 9]]]);
+  assert.equal(older.tracks[0].easing, "linear");
+
+  const one = TrajectoryModel.parse("[{'x': 10, 'y': 20}, {'x': 30, 'y': 40}]", 200, 100);
+  assert.deepEqual([one.width, one.height], [200, 100]);
+  assert.deepEqual(one.tracks.map((t) => t.points), [[[10, 20], [30, 40]]]);
+
+  const several = TrajectoryModel.parse('[[{"x": 1, "y": 1}], [{"x": 2, "y": 2}, {"x": 3, "y": 3}]]', 64, 64);
+  assert.deepEqual(several.tracks.map((t) => t.points), [[[1, 1]], [[2, 2], [3, 3]]]);
+
+  const strings = TrajectoryModel.parse(['[{"x": 1, "y": 1}]', '[{"x": 4, "y": 5}]'], 64, 64);
+  assert.deepEqual(strings.tracks.map((t) => t.points), [[[1, 1]], [[4, 5]]]);
+
+  assert.deepEqual(TrajectoryModel.parse("", 32, 16).toJSON(), { version: 1, width: 32, height: 16, tracks: [], brush: { strokes: [] } });
+});
+
+test("bad values raise errors that say what is wrong", () => {
+  assert.throws(() => TrajectoryModel.parse("{nope"), /trajectories: the value is not JSON/);
+  assert.throws(() => TrajectoryModel.parse('{"version": 7, "width": 8, "height": 8, "tracks": []}'), /unknown version 7/);
+  assert.throws(() => TrajectoryModel.parse('{"version": 1, "width": 8, "height": 8, "tracks": [{"points": []}]}'), /track 0 needs at least one point/);
+  assert.throws(() => TrajectoryModel.parse('{"version": 1, "width": 8, "height": 8, "tracks": [{"points": [[1, "a"]]}]}'), /track 0 point 0 should be \[x, y\]/);
+  assert.throws(
+    () => TrajectoryModel.parse('{"version": 1, "width": 8, "height": 8, "tracks": [{"points": [[1, 1]], "easing": "bounce"}]}'),
+    /track 0 easing should be one of linear, ease_in, ease_out, ease_in_out, got "bounce"/,
+  );
+  assert.throws(() => TrajectoryModel.parse('{"version": 1, "width": 0, "height": 8, "tracks": []}'), /width should be an integer >= 1/);
+});
+
+test("points are clamped into the image", () => {
+  const model = new TrajectoryModel(100, 50);
+  const track = model.addTrack([[-5, 20]]);
+  model.insertPoint(track, 1, [140, 70]);
+  model.movePoint(track, 0, [3, -1]);
+  assert.deepEqual(model.tracks[0].points, [[3, 0], [99, 49]]);
+  const loaded = TrajectoryModel.parse('{"version": 1, "width": 10, "height": 10, "tracks": [{"points": [[12, -3]]}]}');
+  assert.deepEqual(loaded.tracks[0].points, [[9, 0]]);
+});
+
+test("rescaling moves points per axis and brush radii by the geometric mean", () => {
+  const model = new TrajectoryModel(100, 50);
+  model.addTrack([[10, 10], [99, 49]]);
+  model.addStroke([50, 25], 10, false);
+  model.rescale(200, 200);
+  assert.deepEqual([model.width, model.height], [200, 200]);
+  assert.deepEqual(model.tracks[0].points, [[20, 40], [198, 196]]);
+  assert.deepEqual(model.strokes[0].points, [[100, 100]]);
+  assert.equal(model.strokes[0].radius, 10 * Math.sqrt(2 * 4));
+  model.rescale(50, 50); // downscaling the last column would land outside; it is clamped
+  assert.deepEqual(model.tracks[0].points, [[5, 10], [49, 49]]);
+});
+
+test("editing points and tracks", () => {
+  const model = new TrajectoryModel(100, 100);
+  const t0 = model.addTrack([[0, 0], [10, 10]]);
+  model.insertPoint(t0, 1, [5, 5]);
+  assert.deepEqual(model.tracks[0].points, [[0, 0], [5, 5], [10, 10]]);
+  assert.equal(model.deletePoint(t0, 1), false);
+  model.addTrack([[50, 50]]);
+  assert.equal(model.deletePoint(1, 0), true, "the last point takes its track with it");
+  assert.equal(model.tracks.length, 1);
+  assert.throws(() => model.setTrackOption(0, "start", -1), /track 0 start should be a frame index >= 0/);
+  assert.throws(() => model.setTrackOption(0, "speed", 2), /unknown track option "speed"/);
+  model.clear();
+  assert.deepEqual([model.tracks, model.strokes], [[], []]);
+});
+
+test("the brush raster uses pixel centres, segments and erase order", () => {
+  const model = new TrajectoryModel(8, 4);
+  assert.equal(rasterizeBrush(model), null, "no strokes means no brush");
+  const stroke = model.addStroke([1.5, 1.5], 1, false);
+  model.extendStroke(stroke, [5.5, 1.5]);
+  model.addStroke([3.5, 1.5], 0.5, true);
+  const rows = [];
+  const mask = rasterizeBrush(model);
+  for (let row = 0; row < 4; row++) rows.push(Array.from(mask.slice(row * 8, row * 8 + 8)).join(""));
+  // Centres within 1 px of the segment y = 1.5, x in [1.5, 5.5]; the erase disk clears the centre at (3.5, 1.5).
+  assert.deepEqual(rows, ["01111100", "11101110", "01111100", "00000000"]);
+});
+
+test("paintSegment reports the box it touched, clipped to the image", () => {
+  const mask = new Uint8Array(16);
+  assert.deepEqual(paintSegment(mask, 4, 4, [0, 0], [0, 0], 1, 1), [0, 0, 2, 2]);
+  assert.deepEqual(Array.from(mask), [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+});
+
+test("history undoes and redoes snapshots and drops the redo branch on a new edit", () => {
+  const history = new History(3);
+  history.reset("a");
+  assert.equal(history.canUndo, false);
+  assert.equal(history.push("a"), false, "an unchanged state is not recorded");
+  history.push("b");
+  history.push("c");
+  assert.equal(history.undo(), "b");
+  assert.equal(history.undo(), "a");
+  assert.equal(history.undo(), null);
+  assert.equal(history.redo(), "b");
+  history.push("d");
+  assert.equal(history.canRedo, false);
+  history.push("e"); // limit 3: "a" falls off
+  assert.deepEqual(history.states, ["b", "d", "e"]);
+  assert.equal(history.undo(), "d");
+  assert.equal(history.undo(), "b");
+  assert.equal(history.undo(), null);
+});
