@@ -1,0 +1,141 @@
+"""Motion-augmented temporal attention: the stage-2 "forward" motion modules (OFFICIAL.md 3.2).
+
+In every temporal attention of the animation UNet, the layer-normed frame-0 features are
+forward-splatted along the motion field to every later frame, and the frames attend over both
+their own tokens and these warped copies of the reference:
+
+    tokens  = [h0, w1, h1, w2, h2, ..., w(F-1), h(F-1)]     # 2F-1 tokens, w_i = splat(h0, f_0->i)
+    tokens += PE[0 .. 2F-2]                                  # originals at even, warped at odd indices
+    q = to_q(tokens[0::2])     k, v = to_k(tokens), to_v(tokens)
+    out = to_out(softmax(q k^T / sqrt(d)) v)                 # F queries over 2F-1 keys, per pixel
+
+No weights are added. Since attention without a mask does not depend on the order of its keys,
+the interleaved sequence is never built: the keys are ``[originals + even PE, warped + odd PE]``.
+
+Reference pairing under classifier-free guidance. The official code tiles the batch of frame-0
+features ``B`` times over ``F-1`` frames (``repeat``) but lays the flows out batch-major, so the
+warped token of (sample b, frame i) comes from the frame-0 feature of sample
+``(b * (F-1) + i - 1) % B`` (fx4's "batching quirk"). With the CFG batch [uncond, cond] the
+two halves' references alternate frame by frame. The released weights were fine-tuned with this
+pairing, so it is the default ("official"); "per_sample" warps every sample's own reference, the
+intended behaviour, which the weights were not trained with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+
+from ..flow import resize_field
+from ..warp import forward_splat
+
+PAIRINGS = ("official", "per_sample")
+
+
+@dataclass(frozen=True)
+class MotionGuidance:
+    """The per-call temporal context of the animation UNet: the field that guides the rendering.
+
+    ``flow``: [F, 2, H, W] (shared by the whole batch) or [B, F, 2, H, W] float pixels at image
+    resolution, channel 0 = dx, frame 0 = 0, the displacement of the reference frame to frame i.
+    ``pairing``: which sample's frame-0 feature is warped for each sample (see the module doc).
+    The field is resized once per feature size and kept (the attention runs at 4 sizes, 42 times
+    per UNet call at the official configuration).
+    """
+
+    flow: torch.Tensor
+    pairing: str = "official"
+    _resized: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.pairing not in PAIRINGS:
+            raise ValueError(f"motion guidance: pairing must be one of {PAIRINGS}, got {self.pairing!r}")
+        flow = self.flow
+        if not isinstance(flow, torch.Tensor) or flow.ndim not in (4, 5) or flow.shape[-3] != 2:
+            shape = list(flow.shape) if isinstance(flow, torch.Tensor) else type(flow).__name__
+            raise ValueError(f"motion guidance: flow must be [F, 2, H, W] or [B, F, 2, H, W], got {shape}")
+        if flow.ndim == 4:
+            object.__setattr__(self, "flow", flow[None])
+
+    @property
+    def frames(self) -> int:
+        return self.flow.shape[1]
+
+    def at(self, height: int, width: int) -> torch.Tensor:
+        """The field at a feature size: [B, F, 2, height, width] float32, vectors in feature pixels."""
+        key = (height, width)
+        if key not in self._resized:
+            batch = self.flow.shape[0]
+            flat = rearrange(self.flow.float(), "b f two h w -> (b f) two h w")
+            resized = resize_field(flat, height, width)
+            self._resized[key] = rearrange(resized, "(b f) two h w -> b f two h w", b=batch)
+        return self._resized[key]
+
+
+def reference_sources(batch: int, frames: int, pairing: str) -> torch.Tensor:
+    """Which sample's frame 0 is warped to each (sample, frame >= 1): [B * (F-1)] int64, sample-major."""
+    slots = torch.arange(batch * (frames - 1))
+    if pairing == "official":
+        return slots % batch  # the official .repeat(F-1) tiling
+    return slots // (frames - 1)
+
+
+def warp_reference(hidden: torch.Tensor, guidance: MotionGuidance, height: int, width: int) -> torch.Tensor:
+    """Forward-splat every sample's frame-0 tokens to frames 1..F-1.
+
+    ``hidden``: [(B H W), F, C] layer-normed tokens. Returns the warped tokens [(B H W), F-1, C]
+    in ``hidden``'s dtype; the splat runs in float32 on detached features, as the official code's.
+    """
+    frames, channels = hidden.shape[1], hidden.shape[2]
+    batch = hidden.shape[0] // (height * width)
+    flow = guidance.at(height, width).to(hidden.device)
+    if flow.shape[0] not in (1, batch) or flow.shape[1] != frames:
+        raise ValueError(
+            f"motion guidance: the field has batch {flow.shape[0]} and {flow.shape[1]} frames, "
+            f"the UNet runs batch {batch} with {frames} frames"
+        )
+    flow = rearrange(flow[:, 1:].expand(batch, -1, -1, -1, -1), "b f two h w -> (b f) two h w")
+    reference = rearrange(hidden[:, 0].detach().float(), "(b h w) c -> b c h w", h=height, w=width)
+    sources = reference[reference_sources(batch, frames, guidance.pairing).to(hidden.device)]
+    warped = forward_splat(sources, flow, mode="avg")
+    warped = rearrange(warped, "(b f) c h w -> (b h w) f c", b=batch, c=channels)
+    return warped.to(hidden.dtype)
+
+
+def augmented_attention(
+    attn: torch.nn.Module,
+    hidden: torch.Tensor,
+    positions: torch.Tensor,
+    warped: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Temporal attention of the frames over themselves and, if given, the warped reference tokens.
+
+    ``attn``: owns ``to_q``, ``to_k``, ``to_v``, ``to_out`` and ``heads``. ``hidden``: [N, F, C]
+    (N = B*H*W); ``warped``: [N, F-1, C] or None (then this is AnimateDiff's plain temporal
+    attention); ``positions``: [P, C] sinusoidal table with P >= 2F-1 when warped, else P >= F.
+    Returns [N, F, C].
+    """
+    frames = hidden.shape[1]
+    positions = positions.to(hidden.dtype)
+    queries = hidden + positions[0 : 2 * frames - 1 : 2] if warped is not None else hidden + positions[:frames]
+    keys = queries if warped is None else torch.cat([queries, warped + positions[1 : 2 * frames - 2 : 2]], dim=1)
+    q, k, v = (
+        rearrange(projection(tokens), "n s (heads d) -> n heads s d", heads=attn.heads)
+        for projection, tokens in ((attn.to_q, queries), (attn.to_k, keys), (attn.to_v, keys))
+    )
+    out = rearrange(F.scaled_dot_product_attention(q, k, v), "n heads s d -> n s (heads d)")
+    for layer in attn.to_out:
+        out = layer(out)
+    return out
+
+
+def check_frames(frames: int, max_positions: int) -> None:
+    """Raise unless 2F-1 interleaved tokens fit the positional table (F <= 16 for max_len 32)."""
+    if 2 * frames - 1 > max_positions:
+        raise ValueError(
+            f"frames: the motion-augmented attention interleaves 2F-1 tokens and the positional "
+            f"encoding has {max_positions} positions, so at most {(max_positions + 1) // 2} frames; got {frames}"
+        )
