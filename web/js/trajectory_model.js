@@ -49,13 +49,22 @@ function readTrack(raw, index) {
   const options = Array.isArray(raw) ? {} : raw;
   const points = Array.isArray(raw) ? raw : raw?.points;
   if (!Array.isArray(points) || points.length === 0) fail(`${where} needs at least one point, got ${JSON.stringify(raw)}`);
-  return {
+  const track = {
     points: points.map((p, k) => readPoint(p, `${where} point ${k}`)),
     start: readFrame(options.start, "start", where),
     end: readFrame(options.end, "end", where),
     easing: readChoice(options.easing, "easing", EASINGS, where),
     interpolation: readChoice(options.interpolation, "interpolation", INTERPOLATIONS, where),
   };
+  checkWindow(track, where);
+  return track;
+}
+
+// The motion window must be non-empty, as motion_i2v.trajectories.TrackSpec demands.
+function checkWindow(track, where) {
+  if (track.end !== null && track.end <= track.start) {
+    fail(`${where} end should be null or a frame after start ${track.start}, got ${track.end}`);
+  }
 }
 
 function readStroke(raw, index) {
@@ -130,6 +139,19 @@ export class TrajectoryModel {
     model.tracks = (data.tracks ?? []).map(readTrack);
     model.strokes = (data.brush?.strokes ?? []).map(readStroke);
     return model.clampAll();
+  }
+
+  /**
+   * Whether `value` is already our current JSON. Anything else that parse() reads (the unversioned layout,
+   * KJNodes coordinates) is what the editor converts and saves back, since the Python node reads only the current one.
+   */
+  static isCurrent(value) {
+    if (typeof value !== "string") return value?.version === SCHEMA_VERSION;
+    try {
+      return JSON.parse(value)?.version === SCHEMA_VERSION;
+    } catch {
+      return false;
+    }
   }
 
   /** The version-1 object; tracks without points (a new track not yet clicked) are left out. */
@@ -209,8 +231,11 @@ export class TrajectoryModel {
   setTrackOption(trackIndex, name, value) {
     const where = `track ${trackIndex}`;
     const track = this.tracks[trackIndex];
-    if (name === "start" || name === "end") track[name] = readFrame(value, name, where);
-    else if (name === "easing") track.easing = readChoice(value, name, EASINGS, where);
+    if (name === "start" || name === "end") {
+      const frame = readFrame(value, name, where);
+      checkWindow({ ...track, [name]: frame }, where);
+      track[name] = frame;
+    } else if (name === "easing") track.easing = readChoice(value, name, EASINGS, where);
     else if (name === "interpolation") track.interpolation = readChoice(value, name, INTERPOLATIONS, where);
     else fail(`unknown track option ${JSON.stringify(name)}`);
   }

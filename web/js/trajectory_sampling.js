@@ -12,8 +12,8 @@
 export const EASINGS = ["linear", "ease_in", "ease_out", "ease_in_out"];
 export const INTERPOLATIONS = ["pchip", "arc_length"];
 
-// Chord samples per curve segment for the arc-length table; the inversion error is far below a pixel.
-export const ARC_SAMPLES_PER_SEGMENT = 64;
+// Chords per curve segment in the arc-length table: motion_i2v.trajectories.ARC_LENGTH_STEPS, so both tables agree.
+export const ARC_SAMPLES_PER_SEGMENT = 1024;
 
 /** Easing curve `name` applied to s in [0, 1]; every curve maps 0 to 0 and 1 to 1. */
 export function ease(name, s) {
@@ -136,6 +136,8 @@ export function trackCurve(track) {
 export function motionTime(frame, frames, track) {
   const start = track.start ?? 0;
   const end = track.end ?? frames - 1;
+  // Python rejects start >= end; the preview still has to draw such a track (e.g. after the frame count
+  // shrank below its start) until the editor's warning is acted on, so it jumps at `start`.
   if (end <= start) return frame >= start ? 1 : 0;
   return Math.min(Math.max((frame - start) / (end - start), 0), 1);
 }

@@ -52,6 +52,9 @@ test("the pre-version layout and KJNodes coordinate strings still load", () => {
   const strings = TrajectoryModel.parse(['[{"x": 1, "y": 1}]', '[{"x": 4, "y": 5}]'], 64, 64);
   assert.deepEqual(strings.tracks.map((t) => t.points), [[[1, 1]], [[4, 5]]]);
 
+  assert.equal(TrajectoryModel.isCurrent(older.serialize()), true);
+  assert.equal(TrajectoryModel.isCurrent('{"width": 100, "height": 50, "tracks": []}'), false);
+  assert.equal(TrajectoryModel.isCurrent("[{'x': 10, 'y': 20}]"), false);
   assert.deepEqual(TrajectoryModel.parse("", 32, 16).toJSON(), { version: 1, width: 32, height: 16, tracks: [], brush: { strokes: [] } });
 });
 
@@ -100,6 +103,9 @@ test("editing points and tracks", () => {
   assert.equal(model.deletePoint(1, 0), true, "the last point takes its track with it");
   assert.equal(model.tracks.length, 1);
   assert.throws(() => model.setTrackOption(0, "start", -1), /track 0 start should be a frame index >= 0/);
+  model.setTrackOption(0, "start", 3);
+  assert.throws(() => model.setTrackOption(0, "end", 3), /track 0 end should be null or a frame after start 3, got 3/);
+  assert.equal(model.tracks[0].end, null, "a rejected option leaves the track as it was");
   assert.throws(() => model.setTrackOption(0, "speed", 2), /unknown track option "speed"/);
   model.clear();
   assert.deepEqual([model.tracks, model.strokes], [[], []]);
