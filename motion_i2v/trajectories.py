@@ -171,6 +171,8 @@ class Trajectories:
     def rescaled(self, width: int, height: int) -> Trajectories:
         """The same tracks on a ``width x height`` image (points scaled per axis)."""
         _check_size(width, height)
+        if (width, height) == (self.width, self.height):
+            return self
         scale = self.path.new_tensor([width / self.width, height / self.height])
         return Trajectories(self.path * scale, self.visibility, width, height)
 
