@@ -1,0 +1,170 @@
+// Drive the trajectory editor in headless Chromium with the mouse and keyboard, then check the widget JSON.
+//
+//   node tests/browser/editor_test.mjs --out DIR [--screenshot PATH] [--chromium /usr/bin/chromium]
+//
+// Writes DIR/value.json (the widget value), DIR/preview.json (what the editor shows: its own 16-frame samples
+// {"path": [F][N][2]} and the painted brush {"mask": base64 of H*W bytes}) and a screenshot (PATH, default DIR/editor.png). Serves the repository on 127.0.0.1 only; the browser is Debian's
+// chromium, launched with networking features off and a fresh profile. Exits non-zero on the first failed check.
+// The README's picture is this run's screenshot: node tests/browser/editor_test.mjs --out /tmp/x --screenshot docs/editor.png
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { chromium } from "playwright-core";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".png": "image/png", ".json": "application/json" };
+const [WIDTH, HEIGHT, ZOOM] = [512, 320, 1.25];
+
+function options(argv) {
+  const found = { chromium: "/usr/bin/chromium" };
+  for (let i = 0; i < argv.length; i += 2) found[argv[i].replace(/^--/, "")] = argv[i + 1];
+  if (!found.out) throw new Error("usage: editor_test.mjs --out DIR [--screenshot PATH] [--chromium PATH]");
+  found.screenshot ??= path.join(found.out, "editor.png");
+  return found;
+}
+
+// The repository as static files, read-only, nothing outside it.
+function serve() {
+  const server = http.createServer((request, response) => {
+    const file = path.join(ROOT, decodeURIComponent(new URL(request.url, "http://127.0.0.1").pathname));
+    if (!file.startsWith(ROOT + path.sep)) return response.writeHead(403).end();
+    try {
+      const body = readFileSync(file);
+      response.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream" }).end(body);
+    } catch {
+      response.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
+const near = (actual, expected, label, tolerance = 1) =>
+  assert.ok(actual.every((v, i) => Math.abs(v - expected[i]) <= tolerance), `${label}: ${JSON.stringify(actual)} is not near ${JSON.stringify(expected)}`);
+
+async function main() {
+  const args = options(process.argv.slice(2));
+  const server = await serve();
+  const profile = mkdtempSync(path.join(tmpdir(), "mi2v-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: args.chromium,
+    headless: true,
+    viewport: { width: 840, height: 720 },
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+  const errors = [];
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.on("pageerror", (error) => errors.push(error.message));
+    page.on("console", (message) => message.type() === "error" && errors.push(message.text()));
+    await page.goto(`http://127.0.0.1:${server.address().port}/tests/browser/harness.html?zoom=${ZOOM}`);
+    await page.waitForSelector("body[data-ready='1']");
+
+    // Image pixels -> page pixels, from the canvas box alone (the image is letterboxed into it).
+    const box = await page.locator("canvas").boundingBox();
+    const scale = Math.min(box.width / WIDTH, box.height / HEIGHT);
+    const toPage = ([x, y]) => [box.x + (box.width - WIDTH * scale) / 2 + x * scale, box.y + (box.height - HEIGHT * scale) / 2 + y * scale];
+    const mouse = page.mouse;
+    const click = async (point, button = "left") => mouse.click(...toPage(point), { button });
+    const drag = async (from, to) => {
+      await mouse.move(...toPage(from));
+      await mouse.down();
+      await mouse.move(...toPage(to), { steps: 10 });
+      await mouse.up();
+    };
+    const value = async () => JSON.parse(await page.evaluate(() => window.harness.editor.value));
+
+    // Track 1: three clicks, then the middle point dragged up.
+    await click([80, 240]);
+    await click([200, 200]);
+    await click([330, 230]);
+    await drag([200, 200], [210, 150]);
+    // Track 2: N, two clicks, then a press on its curve inserts a point there and drags it.
+    await page.keyboard.press("n");
+    await click([420, 80]);
+    await click([470, 160]);
+    await drag([445, 120], [470, 110]);
+    // A static anchor; a second one removed again with a right-click.
+    await page.click("button[data-command=anchor]");
+    await click([60, 60]);
+    await click([100, 100]);
+    await click([100, 100], "right");
+    // Brush: radius 30, one stroke; erase at radius 24 ([ shrinks by 1.25); one more stroke, undone.
+    await page.click("button[data-command=brush]");
+    await page.fill("input[data-option=radius]", "30");
+    await page.press("input[data-option=radius]", "Enter");
+    await drag([150, 260], [300, 260]);
+    await page.keyboard.press("e");
+    await page.keyboard.press("[");
+    await drag([225, 240], [225, 280]);
+    await page.keyboard.press("b");
+    await drag([400, 290], [480, 290]);
+    await page.keyboard.press("Control+z");
+    // Timing: track 1 ends at frame 12 with ease in-out, track 2 moves at constant speed.
+    await page.keyboard.press("t");
+    await click([80, 240]);
+    await page.fill("input[data-option=end]", "12");
+    await page.press("input[data-option=end]", "Enter");
+    await page.selectOption("select[data-option=easing]", "ease_in_out");
+    await page.locator(".mi2v-editor").focus();
+    await page.keyboard.press(".");
+    await page.selectOption("select[data-option=interpolation]", "arc_length");
+    // Scrub: click the slider at 60% and check the frame and its label follow.
+    const slider = await page.locator("input[data-role=frame]").boundingBox();
+    await mouse.click(slider.x + slider.width * 0.6, slider.y + slider.height / 2);
+    const frame = await page.evaluate(() => window.harness.editor.frame);
+    assert.ok(frame >= 8 && frame <= 10, `a click at 60% of the slider should give frame 9, got ${frame}`);
+    assert.equal(await page.textContent("[data-role=frame-label]"), `frame ${frame} / 15`);
+    // Readout of the point under the pointer, in pixels and normalised.
+    await mouse.move(...toPage([80, 240]));
+    assert.match(await page.textContent("[data-role=readout]"), /^track 1 point 1: x 80\.\d y 240\.\d px \(0\.15\d, 0\.75\d\)$/);
+
+    const saved = await value();
+    const [t1, t2, anchor] = saved.tracks;
+    assert.deepEqual([saved.version, saved.width, saved.height, saved.tracks.length], [1, WIDTH, HEIGHT, 3]);
+    [[80, 240], [210, 150], [330, 230]].forEach((p, k) => near(t1.points[k], p, `track 1 point ${k}`));
+    assert.deepEqual([t1.start, t1.end, t1.easing, t1.interpolation], [0, 12, "ease_in_out", "pchip"]);
+    [[420, 80], [470, 110], [470, 160]].forEach((p, k) => near(t2.points[k], p, `track 2 point ${k}`));
+    assert.deepEqual([t2.start, t2.end, t2.easing, t2.interpolation], [0, null, "linear", "arc_length"]);
+    assert.equal(anchor.points.length, 1);
+    near(anchor.points[0], [60, 60], "anchor");
+    const strokes = saved.brush.strokes;
+    assert.equal(strokes.length, 2, "the third stroke was undone");
+    assert.deepEqual([strokes[0].radius, strokes[0].erase, strokes[1].radius, strokes[1].erase], [30, false, 24, true]);
+    near(strokes[0].points[0], [150, 260], "stroke 1 start");
+    near(strokes[0].points.at(-1), [300, 260], "stroke 1 end");
+    near(strokes[1].points.at(-1), [225, 280], "erase stroke end");
+    const changes = await page.evaluate(() => window.harness.changes);
+    assert.equal(changes.at(-1), JSON.stringify(saved), "onChange reported the final value");
+
+    writeFileSync(path.join(args.out, "value.json"), JSON.stringify(saved, null, 1));
+    writeFileSync(path.join(args.out, "preview.json"), JSON.stringify(await page.evaluate(() => window.harness.preview(16))));
+    await page.locator("#zoom").screenshot({ path: args.screenshot });
+
+    // A background of another size moves the drawing with it.
+    const doubled = await page.evaluate(() => {
+      window.harness.editor.setBackground(window.harness.scene(1024, 640));
+      return JSON.parse(window.harness.editor.value);
+    });
+    assert.deepEqual([doubled.width, doubled.height], [2 * WIDTH, 2 * HEIGHT]);
+    near(doubled.tracks[0].points[0], t1.points[0].map((v) => 2 * v), "rescaled point", 0.02);
+    assert.equal(doubled.brush.strokes[0].radius, 60);
+    assert.deepEqual(errors, [], "the page logged errors");
+  } finally {
+    await context.close();
+    server.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => console.log("editor browser test: ok"),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,121 @@
+"""The trajectory editor (web/js): its node unit tests, and a real-browser run whose JSON Python then parses.
+
+The browser test drives headless Chromium (Debian's ``chromium``, installed with apt-get when missing) through
+playwright-core (``npm ci`` in tests/browser; no browser download): it draws two tracks, an anchor and a
+brush with the mouse, undoes once, scrubs the frame slider, checks the widget JSON and saves a screenshot.
+Here the same JSON goes through the Python engine, which must give the tracks and the MASK the editor showed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from motion_i2v.trajectories import parse_trajectories, rasterize_brush, sample_tracks
+
+ROOT = Path(__file__).resolve().parents[1]
+BROWSER_DIR = ROOT / "tests" / "browser"
+CHROMIUM = Path(os.environ.get("MOTION_I2V_CHROMIUM", "/usr/bin/chromium"))
+WIDTH, HEIGHT, FRAMES = 512, 320, 16
+
+
+def _node() -> str:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node (>= 20) is not installed: the editor's JavaScript cannot be tested")
+    return node
+
+
+def _run(command: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, **kwargs)
+    if done.returncode != 0:
+        pytest.fail(f"{' '.join(command)} exited {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+    return done
+
+
+def _ensure_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        pytest.skip(f"{CHROMIUM} is missing and cannot be installed here (needs apt-get as root)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    _run(["apt-get", "update", "-qq"], timeout=600, env=env)
+    _run(["apt-get", "install", "-y", "-qq", "chromium"], timeout=900, env=env)
+
+
+def _ensure_playwright() -> None:
+    if (BROWSER_DIR / "node_modules" / "playwright-core" / "package.json").exists():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed: playwright-core cannot be installed")
+    _run([npm, "ci", "--no-audit", "--no-fund"], timeout=600, cwd=BROWSER_DIR)
+
+
+def test_javascript_unit_tests():
+    done = _run([_node(), "--test", "web/tests/"], timeout=300, cwd=ROOT)
+    assert "# fail 0" in done.stdout, done.stdout[-2000:]
+
+
+@pytest.fixture(scope="module")
+def browser_run(tmp_path_factory) -> Path:
+    """Run tests/browser/editor_test.mjs once; the folder holds value.json, preview.json and editor.png."""
+    node = _node()
+    _ensure_chromium()
+    _ensure_playwright()
+    out = tmp_path_factory.mktemp("editor")
+    _run([node, str(BROWSER_DIR / "editor_test.mjs"), "--out", str(out), "--chromium", str(CHROMIUM)], timeout=300, cwd=ROOT)
+    return out
+
+
+def test_browser_session_saves_the_drawn_tracks(browser_run):
+    saved = json.loads((browser_run / "value.json").read_text())
+    assert (saved["version"], saved["width"], saved["height"]) == (1, WIDTH, HEIGHT)
+    assert [len(track["points"]) for track in saved["tracks"]] == [3, 3, 1]
+    assert [s["erase"] for s in saved["brush"]["strokes"]] == [False, True]
+    screenshot = (browser_run / "editor.png").read_bytes()
+    assert screenshot[:8] == b"\x89PNG\r\n\x1a\n" and len(screenshot) > 10_000
+
+
+def test_python_parses_the_editor_json_into_its_tracks(browser_run):
+    text = (browser_run / "value.json").read_text()
+    saved = json.loads(text)
+    specs, strokes = parse_trajectories(text, WIDTH, HEIGHT)
+    tracks = sample_tracks(specs, FRAMES, WIDTH, HEIGHT).to_tracks()
+    path = tracks["track_path"]
+    assert path.shape == (FRAMES, 3, 2)  # 16 frames, two tracks and the anchor
+    assert tracks["track_visibility"].all()
+    first, second, anchor = (track["points"] for track in saved["tracks"])
+    # Every track starts on its first control point; track 1 (end 12) rests on its last one from frame 12.
+    torch.testing.assert_close(path[0], torch.tensor([first[0], second[0], anchor[0]], dtype=torch.float32))
+    torch.testing.assert_close(path[12:, 0], torch.tensor(first[-1], dtype=torch.float32).expand(4, 2))
+    assert not torch.equal(path[11, 0], path[12, 0])
+    torch.testing.assert_close(path[-1, 1], torch.tensor(second[-1], dtype=torch.float32))
+    torch.testing.assert_close(path[:, 2], torch.tensor(anchor[0], dtype=torch.float32).expand(FRAMES, 2))
+    # Track 2 (arc_length) moves at constant speed.
+    steps = path[1:, 1].sub(path[:-1, 1]).norm(dim=-1)
+    assert (steps.max() - steps.min()) / steps.mean() < 0.02
+    # And the editor drew exactly where Python samples.
+    shown = torch.tensor(json.loads((browser_run / "preview.json").read_text())["path"])
+    torch.testing.assert_close(shown.float(), path, atol=1e-3, rtol=0)
+
+
+def test_python_mask_is_the_brush_the_editor_showed(browser_run):
+    text = (browser_run / "value.json").read_text()
+    _, strokes = parse_trajectories(text, WIDTH, HEIGHT)
+    mask = rasterize_brush(strokes, WIDTH, HEIGHT)
+    assert mask.shape == (HEIGHT, WIDTH)
+    # Stroke 1 paints y = 260 from x = 150 to 300 with radius 30; the erase stroke clears x = 225 +- 24;
+    # the undone stroke at y = 290, x = 400..480 is gone.
+    assert mask[260, 160] == 1 and mask[260, 290] == 1 and mask[235, 175] == 1
+    assert mask[260, 225] == 0 and mask[290, 440] == 0 and mask[100, 100] == 0
+    shown = np.frombuffer(base64.b64decode(json.loads((browser_run / "preview.json").read_text())["mask"]), np.uint8)
+    np.testing.assert_array_equal(shown.reshape(HEIGHT, WIDTH), mask.numpy().astype(np.uint8))
