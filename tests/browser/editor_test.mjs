@@ -42,6 +42,69 @@ function serve() {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
 }
 
+// The ComfyUI glue (web/js/motion_i2v.js) on a stand-in node, with ComfyUI's app/api replaced by tests/browser/stubs.
+async function checkGlue(page, base) {
+  await page.goto(`${base}/tests/browser/glue.html`);
+  await page.waitForSelector("body[data-ready='1']");
+  const state = () => page.evaluate(() => ({ text: window.glue.text.value, requested: window.glue.api.requested.slice() }));
+  assert.equal(await page.evaluate(() => window.glue.text.hidden && window.glue.text.options.hidden), true, "the text widget is hidden");
+  assert.equal(await page.evaluate(() => window.glue.node.widgets.at(-1).options.getValue()), (await state()).text);
+
+  // Drawing writes the value into the `trajectories` widget; Delete and Ctrl+Z stay inside the editor.
+  await page.evaluate(() => {
+    window.leaked = [];
+    window.addEventListener("keydown", (e) => ["Control", "Shift", "Alt", "Meta"].includes(e.key) || window.leaked.push(e.key));
+    document.addEventListener("drop", () => window.leaked.push("drop"));
+  });
+  const box = await page.locator("canvas").boundingBox();
+  await page.mouse.click(box.x + box.width * 0.8, box.y + box.height * 0.75);
+  assert.equal(JSON.parse((await state()).text).tracks[0].points.length, 3, "a click appends to the selected track");
+  await page.keyboard.press("Delete");
+  await page.keyboard.press("Control+z");
+  assert.deepEqual(await page.evaluate(() => window.leaked), [], "editor keys must not reach the graph");
+  assert.equal(JSON.parse((await state()).text).tracks[0].points.length, 3, "Delete removed the point, Ctrl+Z restored it");
+
+  // The frames widget drives the slider; a loaded workflow's value (here a KJNodes string) is converted.
+  await page.evaluate(() => window.glue.node.widgets[1].callback(24));
+  assert.equal(await page.textContent("[data-role=frame-label]"), "frame 0 / 23");
+  await page.evaluate(() => {
+    window.glue.text.value = '[{"x": 10, "y": 20}, {"x": 30, "y": 40}]';
+    window.glue.node.onConfigure({});
+  });
+  assert.deepEqual(JSON.parse((await state()).text).tracks.map((t) => t.points), [[[10, 20], [30, 40]]]);
+
+  // Upstream LoadImage: its file is shown before any run (the stub serves an 800 x 675 picture).
+  await page.evaluate(() => {
+    window.glue.node.upstream = { type: "LoadImage", widgets: [{ name: "image", value: "sub/pic.png [output]" }] };
+    window.glue.node.inputs[0].link = 7;
+  });
+  await page.waitForFunction(() => JSON.parse(window.glue.text.value).width === 800, null, { timeout: 5000 });
+  assert.ok((await state()).requested.includes("/view?filename=pic.png&subfolder=sub&type=output"));
+  assert.deepEqual(JSON.parse((await state()).text).tracks[0].points[0], [15.63, 42.19], "points follow the new size");
+
+  // After a run: the executed image.
+  await page.evaluate(() => window.glue.node.onExecuted({ images: [{ filename: "run.png", subfolder: "", type: "temp" }] }));
+  await page.waitForFunction(() => window.glue.api.requested.some((p) => p.startsWith("/view?filename=run.png")));
+
+  // Dropping an image on the editor uploads it and remembers it on the node; ComfyUI never sees the drop.
+  const prevented = await page.evaluate(async () => {
+    const transfer = new DataTransfer();
+    const bytes = await (await fetch("/docs/editor.png")).arrayBuffer();
+    transfer.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
+    const drop = new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true });
+    document.querySelector(".mi2v-editor").dispatchEvent(drop);
+    return drop.defaultPrevented;
+  });
+  assert.equal(prevented, true);
+  await page.waitForFunction(() => window.glue.node.properties.motion_i2v_background?.filename === "dropped.png");
+  assert.deepEqual(await page.evaluate(() => window.glue.api.uploads), [{ path: "/upload/image", name: "dropped.png", type: "input" }]);
+  assert.deepEqual(await page.evaluate(() => window.leaked), []);
+
+  // Removing the node takes the editor with it.
+  await page.evaluate(() => window.glue.node.onRemoved());
+  assert.equal(await page.locator(".mi2v-editor").count(), 0);
+}
+
 const near = (actual, expected, label, tolerance = 1) =>
   assert.ok(actual.every((v, i) => Math.abs(v - expected[i]) <= tolerance), `${label}: ${JSON.stringify(actual)} is not near ${JSON.stringify(expected)}`);
 
@@ -61,7 +124,8 @@ async function main() {
     const page = context.pages()[0] ?? (await context.newPage());
     page.on("pageerror", (error) => errors.push(error.message));
     page.on("console", (message) => message.type() === "error" && errors.push(message.text()));
-    await page.goto(`http://127.0.0.1:${server.address().port}/tests/browser/harness.html?zoom=${ZOOM}`);
+    const base = `http://127.0.0.1:${server.address().port}`;
+    await page.goto(`${base}/tests/browser/harness.html?zoom=${ZOOM}`);
     await page.waitForSelector("body[data-ready='1']");
 
     // Image pixels -> page pixels, from the canvas box alone (the image is letterboxed into it).
@@ -154,6 +218,8 @@ async function main() {
     near(doubled.tracks[0].points[0], t1.points[0].map((v) => 2 * v), "rescaled point", 0.02);
     assert.equal(doubled.brush.strokes[0].radius, 60);
     assert.deepEqual(errors, [], "the page logged errors");
+    await checkGlue(page, base);
+    assert.deepEqual(errors, [], "the glue page logged errors");
   } finally {
     await context.close();
     server.close();
