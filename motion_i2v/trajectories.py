@@ -31,6 +31,7 @@ import math
 from dataclasses import dataclass, replace
 
 import torch
+from einops import rearrange
 
 from .easing import check_easing, ease
 
@@ -184,11 +185,11 @@ class Trajectories:
         query = torch.linspace(0, 1, frames, dtype=torch.float64)
         nearest = (query * (self.frames - 1)).round().long()
         if self.frames == 1:
-            path = self.path.expand(frames, -1, -1)
+            path = self.path.repeat(frames, 1, 1)
         else:
             knots = torch.linspace(0, 1, self.frames, dtype=torch.float64)
-            values = self.path.detach().cpu().double().flatten(1)  # [F, N * 2]: each coordinate a series
-            path = pchip(knots, values, query).view(frames, self.count, 2)
+            values = rearrange(self.path.detach().cpu().double(), "f n c -> f (n c)")  # each coordinate a series
+            path = rearrange(pchip(knots, values, query), "f (n c) -> f n c", c=2)
         visibility = self.visibility[nearest.to(self.visibility.device)]
         return Trajectories(path.to(self.path), visibility, self.width, self.height)
 
@@ -219,7 +220,7 @@ def _load_json(text: str):
     if "'" in text:
         try:
             return json.loads(text.replace("'", '"'))
-        except json.JSONDecodeError as error:  # same positions, and it points past the quotes
+        except json.JSONDecodeError as error:  # ' -> " keeps positions; this error is past the quotes
             failure = error
     raise ValueError(f"trajectories: not valid JSON at line {failure.lineno}, column {failure.colno}: {failure.msg}") from None
 
@@ -249,7 +250,7 @@ def _parse_versioned(data: dict, width: int, height: int):
     if "version" not in data:
         raise ValueError('trajectories: the JSON object has no "version"; expected {"version": 1, "width": .., '
                          '"height": .., "tracks": [..]}')
-    if data["version"] != VERSION:
+    if not _is_integer(data["version"]) or data["version"] != VERSION:
         raise ValueError(f"trajectories: unsupported version {data['version']!r}; this pack reads version {VERSION}")
     _check_keys(data, _TOP_KEYS, "the JSON object")
     canvas_width, canvas_height = data.get("width"), data.get("height")
@@ -476,7 +477,7 @@ def _cover(pieces: torch.Tensor, radii: torch.Tensor, height: int, width: int) -
         gap2 = (dx - t * along[:, 0]) ** 2 + (dy - t * along[:, 1]) ** 2  # [S, side, side]
         hit = (gap2 <= radius[:, None, None] ** 2) & (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
         inside[(rows * width + cols).expand_as(hit)[hit].long()] = True
-    return inside.view(height, width)
+    return rearrange(inside, "(h w) -> h w", w=width)
 
 
 def near_polyline(points: torch.Tensor, radius: float, height: int, width: int) -> torch.Tensor:
@@ -563,5 +564,5 @@ def draw_trajectories(
             label[_cover(pieces, radii + grow, height, width)] = value
     colours = torch.tensor([c for n in range(trajectories.count) for c in ((0.0, 0.0, 0.0), PALETTE[n % len(PALETTE)])])
     drawn = label >= 0
-    canvas[:, drawn] = colours[label[drawn]].T
+    canvas[:, drawn] = rearrange(colours[label[drawn]], "p c -> c p")
     return canvas

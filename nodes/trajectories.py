@@ -8,6 +8,7 @@ import json
 import os
 
 import torch
+from einops import rearrange
 from PIL import Image
 
 from ..motion_i2v.dense import dense_field
@@ -32,7 +33,7 @@ def _save_temp_png(image: torch.Tensor) -> dict:
 
     The name is the content's hash, so re-running with the same picture rewrites the same file.
     """
-    pixels = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    pixels = rearrange((image.clamp(0, 1) * 255).round().byte(), "c h w -> h w c").numpy()
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
     data = buffer.getvalue()
