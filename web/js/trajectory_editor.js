@@ -13,75 +13,13 @@
 
 import { DEFAULT_BRUSH_RADIUS, DEFAULT_HEIGHT, DEFAULT_WIDTH, History, TrajectoryModel } from "./trajectory_model.js";
 import { EASINGS, INTERPOLATIONS } from "./trajectory_sampling.js";
+import { BRUSH_RADIUS_RANGE, COMMANDS, MODES, keyCombo, keyLabel, shortcutHelp } from "./trajectory_commands.js";
 import { BrushLayer, curvePolyline, drawScene, trackColor } from "./trajectory_render.js";
+import { adoptStyle, releaseStyle } from "./trajectory_style.js";
 
-export const MODES = ["track", "anchor", "brush", "erase"];
+export { COMMANDS, MODES, shortcutHelp };
+
 const HIT_RADIUS = 10; // screen pixels, whatever the zoom
-const BRUSH_RADIUS_RANGE = [1, 512];
-const BRUSH_STEP = 1.25; // [ and ] scale the radius by this
-
-// Every command once: its method call, its toolbar button (label) and its shortcuts. Keys are matched as
-// "ctrl+shift+alt+key" with Cmd counted as Ctrl.
-export const COMMANDS = [
-  { id: "track", label: "Track", keys: ["t"], help: "track mode: click adds a point to the selected track, on its curve inserts one; drag moves", run: (e) => e.setMode("track") },
-  { id: "anchor", label: "Anchor", keys: ["a"], help: "anchor mode: click adds a static point (a one-point track)", run: (e) => e.setMode("anchor") },
-  { id: "brush", label: "Brush", keys: ["b"], help: "brush mode: paint the region that may move", run: (e) => e.setMode("brush") },
-  { id: "erase", label: "Erase", keys: ["e"], help: "erase mode: unpaint the brush", run: (e) => e.setMode("erase") },
-  { id: "newTrack", label: "New track", keys: ["n"], help: "start a new track", run: (e) => e.newTrack() },
-  { id: "deleteTrack", label: "Delete track", keys: ["shift+delete", "shift+backspace"], help: "delete the selected track", run: (e) => e.deleteTrack() },
-  { id: "deletePoint", keys: ["delete", "backspace"], help: "delete the selected point (or right-click a point)", run: (e) => e.deletePoint() },
-  { id: "undo", label: "Undo", keys: ["ctrl+z"], help: "undo", run: (e) => e.undo() },
-  { id: "redo", label: "Redo", keys: ["ctrl+shift+z", "ctrl+y"], help: "redo", run: (e) => e.redo() },
-  { id: "clear", label: "Clear", keys: ["ctrl+delete", "ctrl+backspace"], help: "remove every track and the brush", run: (e) => e.clear() },
-  { id: "smallerBrush", keys: ["["], help: "smaller brush", run: (e) => e.setBrushRadius(e.brushRadius / BRUSH_STEP) },
-  { id: "largerBrush", keys: ["]"], help: "larger brush", run: (e) => e.setBrushRadius(e.brushRadius * BRUSH_STEP) },
-  { id: "previousTrack", keys: [","], help: "select the previous track", run: (e) => e.selectTrack(e.selection.track - 1) },
-  { id: "nextTrack", keys: ["."], help: "select the next track", run: (e) => e.selectTrack(e.selection.track + 1) },
-  { id: "previousFrame", keys: ["arrowleft"], help: "previous frame", run: (e) => e.setFrame(e.frame - 1) },
-  { id: "nextFrame", keys: ["arrowright"], help: "next frame", run: (e) => e.setFrame(e.frame + 1) },
-];
-
-const KEY_NAMES = { arrowleft: "Left", arrowright: "Right", delete: "Delete", backspace: "Backspace" };
-const keyLabel = (combo) => combo.split("+").map((part) => KEY_NAMES[part] ?? (part.length === 1 ? part.toUpperCase() : part[0].toUpperCase() + part.slice(1))).join("+");
-
-/** One line per command with shortcuts, e.g. "Ctrl+Z: undo" (for the node's DESCRIPTION and the help tooltip). */
-export function shortcutHelp() {
-  return COMMANDS.map((c) => `${c.keys.map(keyLabel).join(" / ")}: ${c.help}`).join("\n");
-}
-
-function keyCombo(event) {
-  const parts = [];
-  if (event.ctrlKey || event.metaKey) parts.push("ctrl");
-  if (event.shiftKey) parts.push("shift");
-  if (event.altKey) parts.push("alt");
-  parts.push(event.key.toLowerCase());
-  return parts.join("+");
-}
-
-const STYLE_ID = "mi2v-trajectory-editor-style";
-const STYLE = `
-.mi2v-editor { display: flex; flex-direction: column; gap: 4px; width: 100%; height: 100%; box-sizing: border-box;
-  font: 12px sans-serif; color: var(--input-text, #ddd); outline: none; user-select: none; }
-.mi2v-editor:focus-within { box-shadow: inset 0 0 0 1px rgba(90, 150, 230, 0.6); border-radius: 4px; }
-.mi2v-row { display: flex; flex-wrap: wrap; gap: 3px; align-items: center; }
-.mi2v-editor button, .mi2v-editor input, .mi2v-editor select { font: inherit; color: inherit;
-  background: var(--comfy-input-bg, #2b2b2b); border: 1px solid var(--border-color, #555); border-radius: 4px; }
-.mi2v-editor button { padding: 2px 6px; cursor: pointer; }
-.mi2v-editor button.mi2v-active { background: #2f5f96; border-color: #5b9bd5; }
-.mi2v-editor button:disabled, .mi2v-editor input:disabled, .mi2v-editor select:disabled { opacity: 0.4; cursor: default; }
-.mi2v-editor input[type=number] { width: 4.5em; padding: 1px 3px; }
-.mi2v-editor .mi2v-gap { width: 6px; }
-.mi2v-stage { position: relative; flex: 1 1 auto; min-height: 120px; background: #151515; border-radius: 4px; overflow: hidden; }
-.mi2v-stage canvas { position: absolute; inset: 0; width: 100%; height: 100%; touch-action: none; cursor: crosshair; }
-.mi2v-frame { flex: 1 1 100px; min-width: 80px; }
-.mi2v-readout { font-variant-numeric: tabular-nums; opacity: 0.85; white-space: nowrap; }
-/* a fixed share of the row, so the slider does not move while the readout text changes */
-.mi2v-readout[data-role=readout] { flex: 0 0 48%; overflow: hidden; text-overflow: ellipsis; }
-.mi2v-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; border: 1px solid #000; }
-.mi2v-message { color: #ff8a80; white-space: pre-wrap; }
-.mi2v-message:empty { display: none; }
-`;
-let styleUsers = 0;
 
 function element(tag, attributes = {}, children = []) {
   const node = document.createElement(tag);
@@ -450,7 +388,7 @@ export class TrajectoryEditor {
   }
 
   build(parent) {
-    if (styleUsers++ === 0) document.head.append(element("style", { id: STYLE_ID, text: STYLE }));
+    adoptStyle();
     this.root = element("div", { class: "mi2v-editor", tabindex: "0" });
     this.buttons = {};
     const button = (id) => {
@@ -605,6 +543,6 @@ export class TrajectoryEditor {
     cancelAnimationFrame(this.frameRequest);
     for (const cleanup of this.cleanups.splice(0)) cleanup();
     this.root.remove();
-    if (--styleUsers === 0) document.getElementById(STYLE_ID)?.remove();
+    releaseStyle();
   }
 }
