@@ -67,6 +67,43 @@ def _camera_transforms(preset: str, frames: int, amount: float, easing: str) -> 
     return scale[:, None, None] * identity, torch.zeros(frames, 2)
 
 
+def affine_field(
+    linear: torch.Tensor,
+    offset: torch.Tensor,
+    height: int,
+    width: int,
+    *,
+    center: tuple[float, float] | None = None,
+    scene: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The field of the per-frame maps p -> c + A_i (p - c) + t_i: [F, 2, H, W] float32 pixels.
+
+    ``linear``: [F, 2, 2] matrices A_i acting on (x, y); ``offset``: [F, 2] translations t_i in
+    pixels; ``center``: c = (x, y) in pixels (default: the image centre).
+    ``scene``: optional [F, 2, H, W] motion of the content itself; the map then moves the already
+    displaced points, which is ``compose(scene, affine)`` evaluated exactly (the map is known
+    everywhere, so points that leave the image need no extrapolation).
+    """
+    frames = linear.shape[0]
+    if height < 1 or width < 1:
+        raise ValueError(f"affine field size: expected width and height >= 1, got {width}x{height}")
+    if scene is not None:
+        check_field(scene, "scene motion field")
+        if tuple(scene.shape) != (frames, 2, height, width):
+            raise ValueError(
+                f"scene motion field: expected shape {[frames, 2, height, width]} to match the camera, "
+                f"got {list(scene.shape)}"
+            )
+    cx, cy = ((width - 1) / 2, (height - 1) / 2) if center is None else center
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij")
+    relative = torch.stack((xs - cx, ys - cy))[None]  # [1, 2, H, W], p - c
+    if scene is not None:
+        relative = relative + scene.float()
+    moved = torch.einsum("fij,fjhw->fihw", linear.float() - torch.eye(2), relative.expand(frames, -1, -1, -1))
+    field = moved + offset.float()[:, :, None, None]
+    return field if scene is None else field + scene.float()
+
+
 def camera_field(
     preset: str,
     frames: int,
@@ -81,28 +118,11 @@ def camera_field(
     """The motion field of a camera preset: [F, 2, H, W] float32 pixels, frame 0 zero.
 
     ``center``: (x, y) pixels the zoom and rotation turn about (default: the image centre).
-    ``scene``: optional [F, 2, H, W] motion of the content itself; the camera then moves the
-    already displaced points, which is ``compose(scene, camera)`` evaluated exactly (the affine map
-    is known everywhere, so points that leave the image need no extrapolation).
+    ``scene``: optional [F, 2, H, W] motion of the content before the camera moves it (see
+    ``affine_field``).
     """
-    if height < 1 or width < 1:
-        raise ValueError(f"camera size: expected width and height >= 1, got {width}x{height}")
-    if scene is not None:
-        check_field(scene, "scene motion field")
-        if tuple(scene.shape) != (frames, 2, height, width):
-            raise ValueError(
-                f"scene motion field: expected shape {[frames, 2, height, width]} to match the camera, "
-                f"got {list(scene.shape)}"
-            )
     linear, offset = _camera_transforms(preset, frames, amount, easing)
-    cx, cy = ((width - 1) / 2, (height - 1) / 2) if center is None else center
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij")
-    relative = torch.stack((xs - cx, ys - cy))[None]  # [1, 2, H, W], p - c
-    if scene is not None:
-        relative = relative + scene.float()
-    moved = torch.einsum("fij,fjhw->fihw", linear - torch.eye(2), relative.expand(frames, -1, -1, -1))
-    field = moved + offset[:, :, None, None]
-    return field if scene is None else field + scene.float()
+    return affine_field(linear, offset, height, width, center=center, scene=scene)
 
 
 def _check_pair(first: torch.Tensor, second: torch.Tensor, what: str) -> None:
