@@ -1,9 +1,21 @@
 """UI -> API conversion and static checks (tests/workflow_tools.py) on small hand-made graphs."""
 
 import random
+import re
+from pathlib import Path
 
 import pytest
-from workflow_tools import NodeSpec, WorkflowError, check_workflow, process_dynamic_prompt, to_api, types_match
+from workflow_tools import (
+    PACK_FRONTEND_WIDGETS,
+    NodeSpec,
+    WorkflowError,
+    check_workflow,
+    process_dynamic_prompt,
+    to_api,
+    types_match,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Source:
@@ -227,3 +239,27 @@ def test_object_info_specs_follow_input_order():
 def test_types_match_like_comfyui():
     assert types_match("IMAGE", "IMAGE") and types_match("*", "MASK") and types_match("INT,FLOAT", "FLOAT")
     assert not types_match("IMAGE", "MASK") and not types_match("INT,FLOAT", "STRING")
+
+
+def test_the_table_of_glue_widgets_matches_the_web_glue():
+    """Every widget web/js adds to a node is in PACK_FRONTEND_WIDGETS, so the widget count stays right."""
+    added = set()
+    for path in (ROOT / "web" / "js").rglob("*.js"):
+        added |= set(re.findall(r"\.add(?:DOM)?Widget\(\s*[\"']([^\"']+)[\"']", path.read_text()))
+    assert added == {name for widgets in PACK_FRONTEND_WIDGETS.values() for name, _ in widgets}
+
+
+def test_glue_widgets_are_counted_and_must_mirror_their_widget(pack):
+    specs = {"MotionI2VTrajectories": NodeSpec.from_class("MotionI2VTrajectories",
+                                                          pack.NODE_CLASS_MAPPINGS["MotionI2VTrajectories"])}
+    node = {"id": 1, "type": "MotionI2VTrajectories", "mode": 0, "inputs": [], "outputs": [
+        {"name": name, "type": kind, "links": []} for name, kind in (("tracks", "TRACKS"), ("brush", "MASK"),
+                                                                     ("preview", "IMAGE"))]}
+    value = '{"version": 1, "width": 64, "height": 64, "tracks": []}'
+    workflow = {"nodes": [{**node, "widgets_values": [value, 16, 64, 64, value]}], "links": []}
+    problems = check_workflow(workflow, specs)
+    assert problems == ["the workflow has no output node, so ComfyUI would refuse it (prompt_no_outputs)"]
+    workflow["nodes"][0]["widgets_values"][-1] = "{}"
+    assert ("node 1 (MotionI2VTrajectories): widget 'trajectory_editor' must repeat the value of 'trajectories', "
+            "as the frontend saves it") in check_workflow(workflow, specs)
+    assert to_api(workflow, specs)["1"]["inputs"] == {"trajectories": value, "frames": 16, "width": 64, "height": 64}
