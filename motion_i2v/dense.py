@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 import torch
+from einops import rearrange
 
 from .hint import static_region
 from .trajectories import Trajectories
@@ -43,11 +44,12 @@ def dense_field(trajectories: Trajectories, radius: float = 64.0, brush: torch.T
     rows = torch.arange(height, device=device) + 0.5
     weight_x = torch.exp(-((cols[None] - start[:, :1]) ** 2) / (2 * sigma**2))  # [N, W]
     weight_y = torch.exp(-((rows[None] - start[:, 1:]) ** 2) / (2 * sigma**2))  # [N, H]
-    weight = torch.einsum("nh,nw->nhw", weight_y, weight_x)
+    weight = rearrange(weight_y[:, :, None] * weight_x[:, None, :], "n h w -> n (h w)")
     visible = trajectories.visibility.to(device).float()  # [F, N]
-    displacement = (path - start) * visible[..., None]  # [F, N, 2]
-    total = torch.einsum("fn,nhw->fhw", visible, weight).clamp(min=1)
-    flow = torch.einsum("fnc,nhw->fchw", displacement, weight) / total[:, None]
+    displacement = rearrange((path - start) * visible[..., None], "f n c -> (f c) n")
+    total = (visible @ weight).clamp_(min=1)  # [F, H*W]
+    flow = rearrange(displacement @ weight, "(f c) (h w) -> f c h w", c=2, w=width)
+    flow /= rearrange(total, "f (h w) -> f 1 h w", w=width)
     if static is not None:
         flow = flow.masked_fill(static.to(device), 0)
     return flow

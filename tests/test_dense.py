@@ -72,12 +72,13 @@ def test_radius_must_be_positive():
 
 
 def test_fast_enough_for_previews():
-    # 16 frames at 320x512 with 10 tracks: the node promises an interactive preview
+    # 16 frames at 320x512 with 10 tracks: the node promises an interactive preview. CPU time of
+    # the process (all its threads), so other jobs sharing the machine do not make this flaky.
     specs = [TrackSpec(points=[[40 * k + 20, 100], [40 * k + 40, 200]]) for k in range(10)]
     trajectories = sample_tracks(specs, 16, 512, 320)
     best = math.inf
-    for _ in range(3):
-        start = time.perf_counter()
+    for _ in range(5):
+        start = time.process_time()
         dense_field(trajectories, radius=64)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     assert best < 0.3
