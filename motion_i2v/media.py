@@ -1,0 +1,159 @@
+"""Files in and out: images, masks, animations, and motion fields as safetensors.
+
+Images are ``[B, C, H, W]`` float32 RGB in 0..1; masks ``[H, W]`` float32 in 0..1 (white = 1).
+A motion field file holds the tensor "flow" [F, 2, H, W] float32 pixels (and "reliability"
+[F, H, W] when the field has one) and string metadata: format = FIELD_FORMAT, version,
+frames, height, width.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from einops import rearrange
+from PIL import Image, ImageOps
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from .flow import MotionField
+
+ANIMATION_EXTENSIONS = (".webp", ".gif", ".mp4")
+FIELD_FORMAT = "motion_i2v.motion_field"
+FIELD_VERSION = 1
+WEBP_QUALITY = 90
+
+
+def _check_exists(path: str, what: str) -> None:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what}: no such file: {path}")
+
+
+def _to_uint8(frames: torch.Tensor) -> np.ndarray:
+    """[F, 3, H, W] 0..1 -> [F, H, W, 3] uint8."""
+    return (rearrange(frames.detach().float().clamp(0, 1), "f c h w -> f h w c") * 255).round().byte().cpu().numpy()
+
+
+def _check_frames(frames: torch.Tensor, what: str) -> None:
+    if not isinstance(frames, torch.Tensor) or frames.ndim != 4 or frames.shape[1] != 3 or frames.shape[0] < 1:
+        shape = list(frames.shape) if isinstance(frames, torch.Tensor) else type(frames).__name__
+        raise ValueError(f"{what}: expected frames [F, 3, H, W] with F >= 1, got {shape}")
+
+
+def save_animation(frames: torch.Tensor, path: str, fps: float = 8.0) -> None:
+    """Write ``frames`` [F, 3, H, W] 0..1 as an animated .webp or .gif (Pillow, looping) or an .mp4
+    (OpenCV, codec mp4v); the extension of ``path`` chooses."""
+    _check_frames(frames, "animation")
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in ANIMATION_EXTENSIONS:
+        raise ValueError(f"animation file: expected one of {list(ANIMATION_EXTENSIONS)}, got {path!r}")
+    if not fps > 0:
+        raise ValueError(f"fps: expected a number > 0, got {fps}")
+    pixels = _to_uint8(frames)
+    if extension == ".mp4":
+        _save_mp4(pixels, path, fps)
+        return
+    pictures = [Image.fromarray(frame, "RGB") for frame in pixels]
+    options = {"quality": WEBP_QUALITY} if extension == ".webp" else {"disposal": 1}
+    pictures[0].save(
+        path, save_all=True, append_images=pictures[1:], duration=round(1000 / fps), loop=0, **options
+    )
+
+
+def _save_mp4(pixels: np.ndarray, path: str, fps: float) -> None:
+    try:
+        import cv2
+    except ImportError as error:
+        raise ValueError(f"writing {path!r} needs OpenCV (pip install opencv-python-headless), or use .webp/.gif") from error
+    height, width = pixels.shape[1:3]
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height))
+    if not writer.isOpened():
+        raise ValueError(f"OpenCV could not open {path!r} for writing with the mp4v codec")
+    try:
+        for frame in pixels:
+            writer.write(np.ascontiguousarray(frame[..., ::-1]))  # OpenCV wants BGR
+    finally:
+        writer.release()
+
+
+def save_image(image: torch.Tensor, path: str) -> None:
+    """Write one image [3, H, W] 0..1 (format from the extension, e.g. .png)."""
+    _check_frames(image[None], "image")
+    Image.fromarray(_to_uint8(image[None])[0], "RGB").save(path)
+
+
+def load_image(path: str) -> torch.Tensor:
+    """Read an image file (EXIF rotation applied, alpha dropped) -> [1, 3, H, W] float32 0..1."""
+    _check_exists(path, "image")
+    try:
+        with Image.open(path) as picture:
+            rgb = ImageOps.exif_transpose(picture).convert("RGB")
+    except OSError as error:
+        raise ValueError(f"image: cannot read {path!r} as an image ({error})") from error
+    return rearrange(torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255), "h w c -> 1 c h w")
+
+
+def load_mask(path: str) -> torch.Tensor:
+    """Read a mask image, white = 1 (its luminance; colour and alpha ignored) -> [H, W] float32 0..1."""
+    _check_exists(path, "mask")
+    try:
+        with Image.open(path) as picture:
+            gray = ImageOps.exif_transpose(picture).convert("L")
+    except OSError as error:
+        raise ValueError(f"mask: cannot read {path!r} as an image ({error})") from error
+    return torch.from_numpy(np.asarray(gray, dtype=np.float32) / 255)
+
+
+def save_mask(mask: torch.Tensor, path: str) -> None:
+    """Write a mask [H, W] 0..1 as an 8-bit grayscale image (white = 1)."""
+    if mask.ndim != 2:
+        raise ValueError(f"mask: expected [H, W], got {list(mask.shape)}")
+    Image.fromarray((mask.detach().float().clamp(0, 1) * 255).round().byte().cpu().numpy(), "L").save(path)
+
+
+def save_field(field: MotionField, path: str) -> None:
+    """Write a MotionField to ``path`` as safetensors (see the module doc for the layout)."""
+    tensors = {"flow": field.flow.detach().float().contiguous().cpu()}
+    if field.reliability is not None:
+        tensors["reliability"] = field.reliability.detach().float().contiguous().cpu()
+    metadata = {
+        "format": FIELD_FORMAT,
+        "version": str(FIELD_VERSION),
+        "frames": str(field.frames),
+        "height": str(field.height),
+        "width": str(field.width),
+    }
+    save_file(tensors, path, metadata=metadata)
+
+
+def load_field(path: str) -> MotionField:
+    """Read a motion field written by ``save_field``; any other file raises a ValueError saying why."""
+    _check_exists(path, "motion field")
+    try:
+        with safe_open(path, framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            names = set(handle.keys())
+            if metadata.get("format") != FIELD_FORMAT:
+                raise ValueError(
+                    f"motion field: {path!r} is a safetensors file but not a Motion-I2V motion field "
+                    f"(metadata format {metadata.get('format')!r}, expected {FIELD_FORMAT!r})"
+                )
+            if metadata.get("version") != str(FIELD_VERSION):
+                raise ValueError(
+                    f"motion field: {path!r} has format version {metadata.get('version')!r}; "
+                    f"this version of the pack reads version {FIELD_VERSION}"
+                )
+            if "flow" not in names or not names <= {"flow", "reliability"}:
+                raise ValueError(f"motion field: {path!r} holds tensors {sorted(names)}, expected 'flow' (and 'reliability')")
+            flow = handle.get_tensor("flow")
+            reliability = handle.get_tensor("reliability") if "reliability" in names else None
+    except SafetensorError as error:
+        raise ValueError(f"motion field: {path!r} is not a safetensors file ({error})") from error
+    expected = [int(metadata.get(key, -1)) for key in ("frames", "height", "width")]
+    if list(flow.shape) != [expected[0], 2, *expected[1:]]:
+        raise ValueError(
+            f"motion field: {path!r} declares frames, height, width = {expected} "
+            f"but its flow has shape {list(flow.shape)}"
+        )
+    return MotionField(flow.float(), None if reliability is None else reliability.float())
