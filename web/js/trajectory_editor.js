@@ -342,6 +342,9 @@ export class TrajectoryEditor {
       this.hover = this.mode === "track" || this.mode === "anchor" ? this.hitPoint(at) : null;
       this.insert = this.mode === "track" && !this.hover ? this.hitCurve(at)?.at ?? null : null;
     }
+    // The pointer tells what a press would do: grab a point, insert one, paint (the drawn ring), or add one.
+    const painting = this.mode === "brush" || this.mode === "erase";
+    this.canvas.style.cursor = painting ? "none" : this.drag ? "grabbing" : this.hover ? "grab" : this.insert ? "copy" : "crosshair";
     this.syncReadout();
     this.requestRender();
   }
