@@ -33,7 +33,7 @@ def _save_temp_png(image: torch.Tensor) -> dict:
 
     The name is the content's hash, so re-running with the same picture rewrites the same file.
     """
-    pixels = rearrange((image.clamp(0, 1) * 255).round().byte(), "c h w -> h w c").numpy()
+    pixels = rearrange((image.detach().cpu().clamp(0, 1) * 255).round().byte(), "c h w -> h w c").numpy()
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
     data = buffer.getvalue()
