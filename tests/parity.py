@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from motion_i2v.warp import forward_splat  # noqa: E402
+from parity_stage1 import RUNNERS as STAGE1_RUNNERS  # noqa: E402
+from parity_stage2 import run_fx4_stage2_unet3d  # noqa: E402
 
 Tensors = dict[str, torch.Tensor]
 
@@ -36,6 +38,8 @@ def run_fx5_softsplat(spec: dict, tensors: Tensors, folder: Path) -> Tensors:
 
 RUNNERS: dict[str, Callable[[dict, Tensors, Path], Tensors]] = {
     "fx5_softsplat": run_fx5_softsplat,
+    **STAGE1_RUNNERS,
+    "fx4_stage2_unet3d": run_fx4_stage2_unet3d,
 }
 
 

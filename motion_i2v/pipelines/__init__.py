@@ -1,0 +1,1 @@
+"""End-to-end pipelines: stage 1 (``flow_gen``, image -> motion field)."""

@@ -1,0 +1,137 @@
+"""Noise schedules (data) and samplers (plain loops) for epsilon-predicting models.
+
+A sampler is ``sampler(denoise, x, ..., callback)`` where ``denoise(x, t) -> eps`` already contains
+the conditioning and classifier-free guidance; samplers know nothing of prompts or flows.
+``callback(step, total)`` is called after every step (progress, cancel).
+
+Symbols (Song et al. 2021, "Denoising Diffusion Implicit Models"):
+    alpha_bar_t   ``alphas_cumprod[t]``, the signal fraction at training timestep t
+    x_t           the noisy sample, eps the predicted noise, x_0 the predicted clean sample
+    sigma_t(eta)  the DDIM noise scale, 0 for the deterministic sampler (eta = 0)
+
+The official Motion-I2V scheduler (both stages) is diffusers-0.11 ``DDIMScheduler`` with linear
+betas 0.00085..0.012 over 1000 steps, ``steps_offset=1``, ``set_alpha_to_one=True``, no clipping
+(OFFICIAL.md 1.3); ``ddim_schedule`` reproduces its numbers in float32.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+TRAIN_TIMESTEPS = 1000
+BETA_START, BETA_END = 0.00085, 0.012
+STEPS_OFFSET = 1
+# "ddim" is our loop; the others wrap diffusers schedulers built with the same betas.
+SAMPLERS = ("ddim", "euler", "euler_ancestral", "dpmpp_2m", "unipc")
+_DIFFUSERS_CLASSES = {
+    "euler": "EulerDiscreteScheduler",
+    "euler_ancestral": "EulerAncestralDiscreteScheduler",
+    "dpmpp_2m": "DPMSolverMultistepScheduler",
+    "unipc": "UniPCMultistepScheduler",
+}
+
+Denoise = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Callback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class DdimSchedule:
+    """The DDIM schedule for one run, as data.
+
+    ``timesteps``: [S] int64, descending (25 steps: 961, 921, ..., 1).
+    ``alphas_cumprod``: [S] float32, alpha_bar at each timestep.
+    ``alphas_cumprod_prev``: [S] float32, alpha_bar at the next timestep (1 after the last step).
+    """
+
+    timesteps: torch.Tensor
+    alphas_cumprod: torch.Tensor
+    alphas_cumprod_prev: torch.Tensor
+
+
+def linear_alphas_cumprod(train_timesteps: int = TRAIN_TIMESTEPS, beta_start: float = BETA_START,
+                          beta_end: float = BETA_END) -> torch.Tensor:
+    """alpha_bar for linear betas: [train_timesteps] float32."""
+    betas = torch.linspace(beta_start, beta_end, train_timesteps, dtype=torch.float32)
+    return torch.cumprod(1.0 - betas, dim=0)
+
+
+def ddim_schedule(steps: int, *, train_timesteps: int = TRAIN_TIMESTEPS, steps_offset: int = STEPS_OFFSET,
+                  alphas_cumprod: torch.Tensor | None = None) -> DdimSchedule:
+    """Evenly spaced ("leading") timesteps, ``t_i = (S-1-i) * (T // S) + steps_offset``."""
+    if not 1 <= steps <= train_timesteps:
+        raise ValueError(f"steps: expected 1..{train_timesteps}, got {steps}")
+    alphas = linear_alphas_cumprod(train_timesteps) if alphas_cumprod is None else alphas_cumprod
+    ratio = train_timesteps // steps
+    timesteps = torch.arange(steps - 1, -1, -1, dtype=torch.int64) * ratio + steps_offset
+    # set_alpha_to_one: past the last step the sample is clean (alpha_bar = 1).
+    previous = timesteps - ratio
+    alphas_prev = torch.where(previous >= 0, alphas[previous.clamp(min=0)], torch.ones(()))
+    return DdimSchedule(timesteps, alphas[timesteps], alphas_prev)
+
+
+def sample_ddim(denoise: Denoise, x: torch.Tensor, schedule: DdimSchedule, *, eta: float = 0.0,
+                generator: torch.Generator | None = None, callback: Callback | None = None) -> torch.Tensor:
+    """DDIM (Song et al. 2021, eq. 12), deterministic at eta = 0. ``x``: the initial noise x_T, any shape."""
+    total = len(schedule.timesteps)
+    for i, t in enumerate(schedule.timesteps):
+        alpha_prod_t = schedule.alphas_cumprod[i].to(x.device)
+        alpha_prod_t_prev = schedule.alphas_cumprod_prev[i].to(x.device)
+        beta_prod_t = 1 - alpha_prod_t
+        eps = denoise(x, t)
+        # 1. predicted x_0: "predicted x_0" of eq. (12)
+        pred_original_sample = (x - beta_prod_t**0.5 * eps) / alpha_prod_t**0.5
+        # 2. sigma_t(eta), eq. (16)
+        variance = (1 - alpha_prod_t_prev) / beta_prod_t * (1 - alpha_prod_t / alpha_prod_t_prev)
+        std_dev_t = eta * variance**0.5
+        # 3. "direction pointing to x_t" of eq. (12)
+        direction = (1 - alpha_prod_t_prev - std_dev_t**2) ** 0.5 * eps
+        # 4. x_{t-1} without the random noise, then the noise when eta > 0
+        x = alpha_prod_t_prev**0.5 * pred_original_sample + direction
+        if eta > 0:
+            noise = torch.randn(x.shape, generator=generator, device=generator.device if generator else "cpu")
+            x = x + std_dev_t * noise.to(device=x.device, dtype=x.dtype)
+        if callback is not None:
+            callback(i + 1, total)
+    return x
+
+
+def diffusers_scheduler(name: str):
+    """A fresh diffusers scheduler named in ``SAMPLERS`` (not "ddim"), with the official betas."""
+    import diffusers
+
+    if name not in _DIFFUSERS_CLASSES:
+        raise ValueError(f"sampler: expected one of {list(SAMPLERS)}, got {name!r}")
+    cls = getattr(diffusers, _DIFFUSERS_CLASSES[name])
+    return cls.from_config({
+        "num_train_timesteps": TRAIN_TIMESTEPS, "beta_start": BETA_START, "beta_end": BETA_END,
+        "beta_schedule": "linear", "steps_offset": STEPS_OFFSET, "timestep_spacing": "leading",
+        "prediction_type": "epsilon",
+    })
+
+
+def sample_diffusers(denoise: Denoise, x: torch.Tensor, name: str, steps: int, *,
+                     generator: torch.Generator | None = None, callback: Callback | None = None) -> torch.Tensor:
+    """Run a diffusers scheduler as a plain loop. ``x``: unit-variance noise, scaled here as the scheduler needs."""
+    scheduler = diffusers_scheduler(name)
+    scheduler.set_timesteps(steps, device=x.device)
+    extra = {"generator": generator} if "generator" in inspect.signature(scheduler.step).parameters else {}
+    x = x * scheduler.init_noise_sigma
+    total = len(scheduler.timesteps)
+    for i, t in enumerate(scheduler.timesteps):
+        eps = denoise(scheduler.scale_model_input(x, t), t)
+        x = scheduler.step(eps, t, x, return_dict=False, **extra)[0]
+        if callback is not None:
+            callback(i + 1, total)
+    return x
+
+
+def sample(denoise: Denoise, x: torch.Tensor, sampler: str, steps: int, *, eta: float = 0.0,
+           generator: torch.Generator | None = None, callback: Callback | None = None) -> torch.Tensor:
+    """Dispatch on ``sampler`` (one of ``SAMPLERS``); ``x`` is unit-variance noise."""
+    if sampler == "ddim":
+        return sample_ddim(denoise, x, ddim_schedule(steps), eta=eta, generator=generator, callback=callback)
+    return sample_diffusers(denoise, x, sampler, steps, generator=generator, callback=callback)
