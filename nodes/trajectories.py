@@ -128,7 +128,8 @@ class MotionI2VTrajectories:
         preview = draw_trajectories(result, background, brush if strokes else None)
         shown = background if background is not None else torch.full((3, height, width), 0.5)
         outputs = (result.to_tracks(), brush[None].to(intermediate_device()), image_from_engine(preview[None]))
-        return {"ui": {"images": [_save_temp_png(shown)]}, "result": outputs}
+        # Under "background", not "images": ComfyUI would draw "images" again below the editor.
+        return {"ui": {"background": [_save_temp_png(shown)]}, "result": outputs}
 
 
 class MotionI2VTracksToField:

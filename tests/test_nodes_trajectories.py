@@ -43,7 +43,7 @@ def test_trajectories_outputs_and_ui(nodes):
     assert tracks["track_path"][15].tolist() == [[200, 150], [300, 40]]
     assert torch.equal(brush, torch.ones(1, 320, 512))  # no strokes: everything may move
     assert preview.shape == (1, 320, 512, 3) and 0 <= preview.min() and preview.max() <= 1
-    (shown,) = result.ui["images"]
+    (shown,) = result.ui["background"]
     assert shown["type"] == "temp" and shown["subfolder"] == ""
     temp = sys.modules["motion_i2v_pack.nodes.comfy"].temp_dir()
     assert os.path.isfile(os.path.join(temp, shown["filename"]))

@@ -83,7 +83,7 @@ async function checkGlue(page, base) {
   assert.deepEqual(JSON.parse((await state()).text).tracks[0].points[0], [15.63, 42.19], "points follow the new size");
 
   // After a run: the executed image.
-  await page.evaluate(() => window.glue.node.onExecuted({ images: [{ filename: "run.png", subfolder: "", type: "temp" }] }));
+  await page.evaluate(() => window.glue.node.onExecuted({ background: [{ filename: "run.png", subfolder: "", type: "temp" }] }));
   await page.waitForFunction(() => window.glue.api.requested.some((p) => p.startsWith("/view?filename=run.png")));
 
   // Dropping an image on the editor uploads it and remembers it on the node; ComfyUI never sees the drop.

@@ -189,7 +189,7 @@ function setUpNode(node) {
   });
   // After a run: the image the node executed with (only when one is wired; otherwise it is a plain grey canvas).
   chain(node, "onExecuted", (output) => {
-    const shown = output?.background?.[0] ?? output?.images?.[0];
+    const shown = output?.background?.[0];
     const slot = imageInputSlot(node);
     if (shown && slot >= 0 && node.inputs[slot].link != null) show(`${viewUrl(shown)}&t=${Date.now()}`);
   });
