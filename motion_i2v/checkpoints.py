@@ -22,7 +22,9 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file
+
+from .loading import SAFETENSORS_SUFFIXES, read_state_dict
+from .models.vae import to_modern_keys
 
 Weights = dict[str, torch.Tensor]
 Shapes = dict[str, tuple[int, ...]]
@@ -31,35 +33,15 @@ LDM_UNET_PREFIX = "model.diffusion_model."
 LDM_VAE_PREFIX = "first_stage_model."
 SD15_TEXT_WIDTH = 768
 MOTION_KEY = ".motion_modules."
-_SAFETENSORS = (".safetensors", ".sft")
-
-
-def _unwrap(weights: dict) -> dict:
-    """Training checkpoints nest the weights under "state_dict" (Lightning) or "module"."""
-    for key in ("state_dict", "module"):
-        if key in weights and isinstance(weights[key], dict):
-            return weights[key]
-    return weights
-
-
-def read_weights(path: str | Path) -> Weights:
-    """All tensors of a .safetensors / .ckpt / .bin / .pt / .pth file, on the CPU."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weights: {path} does not exist")
-    if path.suffix.lower() in _SAFETENSORS:
-        return load_file(str(path))
-    weights = _unwrap(torch.load(path, map_location="cpu", weights_only=True))
-    return {key: value for key, value in weights.items() if isinstance(value, torch.Tensor)}
 
 
 def read_shapes(path: str | Path) -> Shapes:
     """Key -> shape of a weights file; for .safetensors only the header is read."""
     path = Path(path)
-    if path.is_file() and path.suffix.lower() in _SAFETENSORS:
+    if path.is_file() and path.suffix.lower() in SAFETENSORS_SUFFIXES:
         with safe_open(str(path), framework="pt") as handle:
             return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
-    return shapes_of(read_weights(path))
+    return shapes_of(read_state_dict(path))
 
 
 def shapes_of(weights: dict) -> Shapes:
@@ -183,7 +165,6 @@ def base_unet_weights(weights: Weights, source: str) -> Weights:
 # VAE
 
 _VAE_ATTENTION = {"norm": "group_norm", "q": "to_q", "k": "to_k", "v": "to_v", "proj_out": "to_out.0"}
-_VAE_OLD_ATTENTION = {"query": "to_q", "key": "to_k", "value": "to_v", "proj_attn": "to_out.0"}
 
 
 def ldm_vae_key(key: str, levels: int) -> str:
@@ -222,8 +203,7 @@ def vae_weights(weights: Weights, source: str) -> Weights:
             converted[name] = value[..., 0, 0] if ".attentions.0.to_" in name and value.ndim == 4 else value
         return converted
     if any(key.startswith("encoder.down_blocks.") for key in weights):
-        pattern = re.compile(r"\.(query|key|value|proj_attn)\.")
-        return {pattern.sub(lambda m: f".{_VAE_OLD_ATTENTION[m.group(1)]}.", key): value for key, value in weights.items()}
+        return to_modern_keys(weights)
     raise ValueError(f"VAE: {source} holds no SD VAE (expected '{LDM_VAE_PREFIX}encoder...' or diffusers "
                      f"'encoder.down_blocks...' keys; found {_first(weights)})")
 
@@ -255,21 +235,3 @@ def motion_module_weights(weights: Weights, source: str) -> Weights:
     """The ``*.motion_modules.*`` entries of a motion-module file, under the official names."""
     motion_module_layout(shapes_of(weights), source)
     return {key: value for key, value in weights.items() if MOTION_KEY in key}
-
-
-def check_against(found: Shapes, expected: Shapes, what: str, source: str, optional_suffix: str = ".pe") -> None:
-    """Raise a ValueError naming ``source`` unless ``found`` has exactly ``expected``'s keys and shapes.
-
-    Keys ending in ``optional_suffix`` (deterministic buffers such as the PE tables) may be absent.
-    """
-    missing = {key for key in set(expected) - set(found) if not key.endswith(optional_suffix)}
-    unexpected = set(found) - set(expected)
-    if missing or unexpected:
-        parts = [f"{len(missing)} missing ({_first(missing)})" if missing else "",
-                 f"{len(unexpected)} unexpected ({_first(unexpected)})" if unexpected else ""]
-        raise ValueError(f"{what}: {source} does not fit the model: " + "; ".join(p for p in parts if p))
-    wrong = {key for key in found if tuple(found[key]) != tuple(expected[key])}
-    if wrong:
-        key = sorted(wrong)[0]
-        raise ValueError(f"{what}: {source} does not fit the model: {len(wrong)} tensors have other shapes, "
-                         f"e.g. {key} is {list(found[key])}, expected {list(expected[key])}")

@@ -9,24 +9,15 @@ import torch
 from einops import rearrange
 
 from motion_i2v.models.motion_augmented import (
+    MotionAugmentedProcessor,
     MotionGuidance,
-    augmented_attention,
     check_frames,
     reference_sources,
     warp_reference,
 )
+from motion_i2v.models.motion_module import TemporalAttention, TemporalAttnProcessor, TemporalCall
 
 HEIGHT, WIDTH, CHANNELS, HEADS = 3, 4, 8, 2
-
-
-class TemporalAttention(torch.nn.Module):
-    """Stand-in with the official attribute names (to_q/k/v without bias, to_out = [Linear, Dropout])."""
-
-    def __init__(self, channels: int = CHANNELS, heads: int = HEADS):
-        super().__init__()
-        self.heads = heads
-        self.to_q, self.to_k, self.to_v = (torch.nn.Linear(channels, channels, bias=False) for _ in range(3))
-        self.to_out = torch.nn.ModuleList([torch.nn.Linear(channels, channels), torch.nn.Dropout(0.0)])
 
 
 def naive_splat(source: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
@@ -91,24 +82,21 @@ def unfold(hidden, frames, batch):
 def case():
     generator = torch.Generator().manual_seed(0)
     batch, frames = 2, 4
-    attn = TemporalAttention()
-    for parameter in attn.parameters():
-        parameter.data = torch.randn(parameter.shape, generator=generator) * 0.5
+    attn = TemporalAttention(CHANNELS, HEADS, max_len=32)
+    for tensor in attn.state_dict().values():
+        tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.5)
     hidden = torch.randn(batch * frames, HEIGHT * WIDTH, CHANNELS, generator=generator)
     flow = torch.randn(batch, frames, 2, HEIGHT, WIDTH, generator=generator) * 1.5
     flow[:, 0] = 0
-    positions = torch.randn(32, CHANNELS, generator=generator)
-    return attn, hidden, flow, positions, batch, frames
+    return attn, hidden, flow, attn.pos_encoder.pe[0], batch, frames
 
 
 @pytest.mark.parametrize("pairing", ["official", "per_sample"])
 def test_matches_the_naive_official_attention(case, pairing):
     attn, hidden, flow, positions, batch, frames = case
-    guidance = MotionGuidance(flow, pairing=pairing)
-    tokens = fold(hidden, frames)
+    call = TemporalCall(frames, HEIGHT, WIDTH, MotionGuidance(flow, pairing=pairing))
     with torch.no_grad():
-        warped = warp_reference(tokens, guidance, HEIGHT, WIDTH)
-        ours = unfold(augmented_attention(attn, tokens, positions, warped), frames, batch)
+        ours = unfold(MotionAugmentedProcessor()(attn, fold(hidden, frames), call), frames, batch)
         expected = naive_official(attn, hidden, flow, positions, pairing)
     torch.testing.assert_close(ours, expected, atol=2e-5, rtol=1e-5)
 
@@ -133,18 +121,15 @@ def test_official_sources_alternate_under_cfg():
     assert reference_sources(2, 4, "per_sample").tolist() == [0, 0, 0, 1, 1, 1]
 
 
-def test_without_warped_tokens_it_is_plain_temporal_attention(case):
-    attn, hidden, _, positions, batch, frames = case
+def test_without_guidance_it_is_plain_temporal_attention(case):
+    attn, hidden, flow, positions, batch, frames = case
     tokens = fold(hidden, frames)
     with torch.no_grad():
-        ours = augmented_attention(attn, tokens, positions)
-        x = tokens + positions[:frames]
-        q, k, v = attn.to_q(x), attn.to_k(x), attn.to_v(x)
-        head_dim = CHANNELS // HEADS
-        q, k, v = (t.unflatten(-1, (HEADS, head_dim)).transpose(1, 2) for t in (q, k, v))
-        weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(head_dim), dim=-1)
-        expected = attn.to_out[0]((weights @ v).transpose(1, 2).flatten(2))
-    torch.testing.assert_close(ours, expected, atol=1e-5, rtol=1e-5)
+        plain = TemporalAttnProcessor()(attn, tokens, TemporalCall(frames, HEIGHT, WIDTH))
+        unguided = MotionAugmentedProcessor()(attn, tokens, TemporalCall(frames, HEIGHT, WIDTH, context="other"))
+        guided = MotionAugmentedProcessor()(attn, tokens, TemporalCall(frames, HEIGHT, WIDTH, MotionGuidance(flow)))
+    torch.testing.assert_close(unguided, plain, atol=0, rtol=0)
+    assert (guided - plain).abs().max() > 0.01
 
 
 def test_still_field_warps_frame_zero_onto_itself(case):
@@ -187,3 +172,6 @@ def test_bad_guidance_is_refused(case):
     with pytest.raises(ValueError, match="at most 16 frames; got 17"):
         check_frames(17, 32)
     check_frames(16, 32)
+    short = TemporalAttention(CHANNELS, HEADS, max_len=6)  # 2F-1 = 7 tokens need 7 positions
+    with pytest.raises(ValueError, match="at most 3 frames; got 4"):
+        MotionAugmentedProcessor()(short, fold(hidden, frames), TemporalCall(frames, HEIGHT, WIDTH, MotionGuidance(flow)))

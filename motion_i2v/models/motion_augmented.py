@@ -31,6 +31,14 @@ from einops import rearrange
 
 from ..flow import resize_field
 from ..warp import forward_splat
+from .motion_module import (
+    TemporalAttention,
+    TemporalAttnProcessor,
+    TemporalCall,
+    merge_heads,
+    set_temporal_processor,
+    split_heads,
+)
 
 PAIRINGS = ("official", "per_sample")
 
@@ -105,31 +113,20 @@ def warp_reference(hidden: torch.Tensor, guidance: MotionGuidance, height: int, 
     return warped.to(hidden.dtype)
 
 
-def augmented_attention(
-    attn: torch.nn.Module,
-    hidden: torch.Tensor,
-    positions: torch.Tensor,
-    warped: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Temporal attention of the frames over themselves and, if given, the warped reference tokens.
+def augmented_attention(attn: TemporalAttention, hidden: torch.Tensor, warped: torch.Tensor) -> torch.Tensor:
+    """Temporal attention of the frames over themselves and the warped reference tokens.
 
-    ``attn``: owns ``to_q``, ``to_k``, ``to_v``, ``to_out`` and ``heads``. ``hidden``: [N, F, C]
-    (N = B*H*W); ``warped``: [N, F-1, C] or None (then this is AnimateDiff's plain temporal
-    attention); ``positions``: [P, C] sinusoidal table with P >= 2F-1 when warped, else P >= F.
+    ``attn``: a motion module's ``TemporalAttention`` (to_q/k/v/out, heads, ``pos_encoder.pe``
+    [1, P, C] with P >= 2F-1). ``hidden``: [N, F, C] (N = B*H*W); ``warped``: [N, F-1, C].
     Returns [N, F, C].
     """
     frames = hidden.shape[1]
-    positions = positions.to(hidden.dtype)
-    queries = hidden + positions[0 : 2 * frames - 1 : 2] if warped is not None else hidden + positions[:frames]
-    keys = queries if warped is None else torch.cat([queries, warped + positions[1 : 2 * frames - 2 : 2]], dim=1)
-    q, k, v = (
-        rearrange(projection(tokens), "n s (heads d) -> n heads s d", heads=attn.heads)
-        for projection, tokens in ((attn.to_q, queries), (attn.to_k, keys), (attn.to_v, keys))
-    )
-    out = rearrange(F.scaled_dot_product_attention(q, k, v), "n heads s d -> n s (heads d)")
-    for layer in attn.to_out:
-        out = layer(out)
-    return out
+    positions = attn.pos_encoder.pe[0, : 2 * frames - 1].to(hidden.dtype)
+    queries = hidden + positions[0::2]
+    keys = torch.cat([queries, warped + positions[1::2]], dim=1)
+    q, k, v = (split_heads(proj(tokens), attn.heads) for proj, tokens in
+               ((attn.to_q, queries), (attn.to_k, keys), (attn.to_v, keys)))
+    return attn.to_out(merge_heads(F.scaled_dot_product_attention(q, k, v)))
 
 
 def check_frames(frames: int, max_positions: int) -> None:
@@ -139,3 +136,23 @@ def check_frames(frames: int, max_positions: int) -> None:
             f"frames: the motion-augmented attention interleaves 2F-1 tokens and the positional "
             f"encoding has {max_positions} positions, so at most {(max_positions + 1) // 2} frames; got {frames}"
         )
+
+
+class MotionAugmentedProcessor:
+    """Temporal processor of the animation UNet: motion-augmented when the UNet call's
+    ``temporal_context`` is a ``MotionGuidance``, plain AnimateDiff attention otherwise."""
+
+    plain = TemporalAttnProcessor()
+
+    def __call__(self, attn: TemporalAttention, hidden: torch.Tensor, call: TemporalCall) -> torch.Tensor:
+        if not isinstance(call.context, MotionGuidance) or call.frames == 1:
+            return self.plain(attn, hidden, call)
+        check_frames(call.frames, attn.pos_encoder.pe.shape[1])
+        warped = warp_reference(hidden, call.context, call.height, call.width)
+        return augmented_attention(attn, hidden, warped)
+
+
+def install_motion_augmentation(unet: torch.nn.Module) -> int:
+    """Give every temporal attention of ``unet`` the motion-augmented processor; returns how many."""
+    processor = MotionAugmentedProcessor()
+    return set_temporal_processor(unet, lambda name, attn: processor)
