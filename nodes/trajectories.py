@@ -45,6 +45,27 @@ def _save_temp_png(image: torch.Tensor) -> dict:
     return {"filename": filename, "subfolder": "", "type": "temp"}
 
 
+# The canvas editor's shortcut list, as web/js/trajectory_commands.js shortcutHelp() prints it (a test keeps them equal).
+EDITOR_SHORTCUTS = (
+    "T: track mode: click adds a point to the selected track, on its curve inserts one; drag moves\n"
+    "A: anchor mode: click adds a static point (a one-point track)\n"
+    "B: brush mode: paint the region that may move\n"
+    "E: erase mode: unpaint the brush\n"
+    "N: start a new track\n"
+    "Shift+Delete / Shift+Backspace: delete the selected track\n"
+    "Delete / Backspace: delete the selected point (or right-click a point)\n"
+    "Ctrl+Z: undo\n"
+    "Ctrl+Shift+Z / Ctrl+Y: redo\n"
+    "Ctrl+Delete / Ctrl+Backspace: remove every track and the brush\n"
+    "[: smaller brush\n"
+    "]: larger brush\n"
+    ",: select the previous track\n"
+    ".: select the next track\n"
+    "Left: previous frame\n"
+    "Right: next frame"
+)
+
+
 class MotionI2VTrajectories:
     NODE_ID = "MotionI2VTrajectories"
     DISPLAY_NAME = "Motion-I2V Trajectories"
@@ -72,7 +93,10 @@ class MotionI2VTrajectories:
         "is an anchor: it holds its spot exactly still.\n"
         "Brush: painted = may move (the official motion brush). Unpainted pixels are held still by the "
         "Motion-I2V nodes. With no strokes the brush output is all ones: everything may move.\n"
-        "The executed background (image or grey canvas) is also shown on the node."
+        "The executed background (image or grey canvas) is also shown on the node.\n\n"
+        "Canvas editor: drop or paste an image on the node, or connect one (a LoadImage shows before any run). "
+        "Click to add points, drag to move them. Shortcuts (click the canvas first):\n"
+        + EDITOR_SHORTCUTS
     )
 
     @classmethod

@@ -119,3 +119,10 @@ def test_python_mask_is_the_brush_the_editor_showed(browser_run):
     assert mask[260, 225] == 0 and mask[290, 440] == 0 and mask[100, 100] == 0
     shown = np.frombuffer(base64.b64decode(json.loads((browser_run / "preview.json").read_text())["mask"]), np.uint8)
     np.testing.assert_array_equal(shown.reshape(HEIGHT, WIDTH), mask.numpy().astype(np.uint8))
+
+
+def test_node_description_lists_the_editor_shortcuts(pack):
+    script = "import {shortcutHelp} from './web/js/trajectory_commands.js'; console.log(shortcutHelp())"
+    printed = _run([_node(), "--input-type=module", "-e", script], timeout=60, cwd=ROOT).stdout.strip()
+    description = pack.NODE_CLASS_MAPPINGS["MotionI2VTrajectories"].DESCRIPTION
+    assert description.endswith(printed), "the node's DESCRIPTION must end with the editor's shortcut list"
