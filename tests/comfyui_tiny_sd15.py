@@ -9,8 +9,8 @@ ComfyUI recognises SD1.5 by the UNet's width (``model_channels`` 320) and text c
 (``comfy/supported_models.py`` SD15.unet_config), so the UNet here has one resolution level with one
 res-block and one transformer (about 26 M parameters instead of 860 M). The CLIP-L text encoder and the
 VAE have fixed architectures in ComfyUI and are written at full size (123 M and 84 M parameters), in
-fp16 to halve the file (about 0.5 GB). Weights are random: norms 1, biases 0, the rest N(0, 0.02), drawn
-from a seeded generator. The script reloads the file through ``load_checkpoint_guess_config`` and prints
+fp16 to halve the file (about 0.5 GB). Weights are random (``tiny_sd.random_state``: norms 1, biases 0,
+the rest N(0, 0.02), from a seeded generator). The script reloads the file through ``load_checkpoint_guess_config`` and prints
 what ComfyUI detected as JSON.
 """
 
@@ -22,7 +22,9 @@ import sys
 
 import torch
 
-SEED = 20240126
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tiny_sd import SEED, random_state  # noqa: E402  (this script runs outside pytest, from the ComfyUI folder)
+
 UNET = {
     "use_checkpoint": False, "image_size": 32, "use_spatial_transformer": True, "legacy": False,
     "adm_in_channels": None, "in_channels": 4, "out_channels": 4, "model_channels": 320,
@@ -32,21 +34,6 @@ UNET = {
 }
 VAE = {"double_z": True, "z_channels": 4, "resolution": 256, "in_channels": 3, "out_ch": 3, "ch": 128,
        "ch_mult": [1, 2, 4, 4], "num_res_blocks": 2, "attn_resolutions": [], "dropout": 0.0}
-
-
-def randomized(module: torch.nn.Module, prefix: str, generator: torch.Generator, dtype) -> dict:
-    """The module's floating state as random tensors under ``prefix``; integer buffers kept."""
-    state = {}
-    for name, value in module.state_dict().items():
-        if not value.is_floating_point():
-            state[prefix + name] = value.clone()
-        elif name.endswith("bias"):
-            state[prefix + name] = torch.zeros(value.shape, dtype=dtype)
-        elif value.ndim == 1 and name.endswith("weight"):  # norm scales
-            state[prefix + name] = torch.ones(value.shape, dtype=dtype)
-        else:
-            state[prefix + name] = (torch.randn(value.shape, generator=generator) * 0.02).to(dtype)
-    return state
 
 
 def main(out: str) -> int:
@@ -65,12 +52,12 @@ def main(out: str) -> int:
     config = comfy.model_detection.model_config_from_unet_config(dict(UNET))
     if not isinstance(config, comfy.supported_models.SD15):
         raise SystemExit(f"ComfyUI matched the UNet config to {type(config).__name__}, not SD15")
-    state = randomized(config.get_model({}).diffusion_model, "model.diffusion_model.", generator, torch.float32)
+    state = random_state(config.get_model({}).diffusion_model, "model.diffusion_model.", generator, torch.float32)
     clip = comfy.sd1_clip.SD1ClipModel()
     state |= {key.replace("clip_l.", "cond_stage_model.", 1): value
-              for key, value in randomized(clip, "", generator, torch.float16).items()}
+              for key, value in random_state(clip, "", generator, torch.float16).items()}
     vae = comfy.ldm.models.autoencoder.AutoencoderKL(ddconfig=VAE, embed_dim=4)
-    state |= randomized(vae, "first_stage_model.", generator, torch.float16)
+    state |= random_state(vae, "first_stage_model.", generator, torch.float16)
     comfy.utils.save_torch_file(state, out)
 
     model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(out, output_vae=True, output_clip=True)

@@ -296,6 +296,11 @@ def widget_values(node: dict, spec: NodeSpec) -> dict[str, object]:
     return values
 
 
+def saved_values(workflow: dict, spec: NodeSpec, name: str) -> list:
+    """The value of widget ``name`` on every node of ``spec``'s type (e.g. the checkpoints a workflow loads)."""
+    return [widget_values(node, spec)[name] for node in workflow["nodes"] if node["type"] == spec.node_type]
+
+
 def process_dynamic_prompt(text: str, rng: random.Random) -> str:
     """The frontend's ``processDynamicPrompt``: strip C comments, pick one option per ``{a|b}`` group."""
     text = re.sub(r"/\*[\s\S]*?\*/|//.*", "", text)
@@ -428,11 +433,13 @@ def _check_widgets(node: dict, spec: NodeSpec, label: str) -> list[str]:
 
 def _check_slots(node: dict, spec: NodeSpec, label: str) -> list[str]:
     problems = []
-    widget_names = {name for name, inp, _ in spec.widgets() if inp is not None}
+    widget_names = {name for name, _, _ in spec.widgets()}
     for slot in node.get("inputs") or []:
         inp = spec.input(slot["name"])
         if inp is None:
-            problems.append(f"{label}: input slot {slot['name']!r} is not declared by {spec.node_type}")
+            # the frontend also keeps a slot for its own widgets (LoadImage's "upload", type IMAGEUPLOAD)
+            if slot["name"] not in widget_names or slot.get("link") is not None:
+                problems.append(f"{label}: input slot {slot['name']!r} is not declared by {spec.node_type}")
             continue
         if slot.get("widget") and slot["widget"].get("name") not in widget_names:
             problems.append(f"{label}: input slot {slot['name']!r} claims widget {slot['widget']}, "

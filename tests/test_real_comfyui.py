@@ -1,0 +1,266 @@
+"""Opt-in: the pack inside a real ComfyUI server, every workflow queued through /prompt.
+
+    COMFYUI_DIR=/path/to/ComfyUI COMFYUI_PYTHON=/path/to/comfyui/venv/bin/python \\
+        python -m pytest -q tests/test_real_comfyui.py
+
+``COMFYUI_DIR`` is a ComfyUI checkout (tested with 0.8.0); ``COMFYUI_PYTHON`` the Python that has its
+requirements and this pack's (default: the one running pytest). Without ``COMFYUI_DIR`` every test here
+is skipped. The test builds, in a temporary folder: the tiny motion_i2v models
+(``python -m motion_i2v make-tiny``), a random SD1.5 checkpoint that ComfyUI's CheckpointLoaderSimple
+detects (``tests/comfyui_tiny_sd15.py``: a one-level 320-wide UNet with full-size CLIP-L and VAE, since
+ComfyUI builds those two at full size whatever the weights; about 0.5 GB, written under every checkpoint
+name the workflows use), the example inputs, and an ``extra_model_paths.yaml`` whose ``custom_nodes``
+entry holds a symlink to this repository. It starts ``main.py --cpu`` on a free port of 127.0.0.1 (all
+traffic stays there), converts each workflow to the API format with the server's own ``/object_info``,
+queues it, waits on ``/history`` and checks success and the saved files through ``/view``.
+
+When Debian's chromium and tests/browser's playwright-core are present, the workflows are also loaded into
+the server's real frontend (``tests/frontend_roundtrip.mjs``): saving them again must give the same nodes,
+widget values and links (the files are exactly what the frontend saves), and the frontend's own
+``graphToPrompt`` must give the prompt ``tests/workflow_tools.py`` computes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from core_nodes import CORE_CLASSES, CoreFolders, core_specs
+from PIL import Image
+from workflow_tools import NodeSpec, check_workflow, pack_specs, saved_values, to_api
+
+ROOT = Path(__file__).resolve().parents[1]
+PLAYWRIGHT = ROOT / "tests" / "browser" / "node_modules" / "playwright-core"
+WORKFLOWS = sorted((ROOT / "workflows").glob("*.json"))
+PACK_DIR_NAME = "ComfyUI-Motion-I2V"
+STARTUP_SECONDS = 300
+RUN_SECONDS = 600
+# Options that change what the server accepts or what the frontend saves; tooltips and the like are free.
+COMPARED_OPTIONS = ("default", "min", "max", "step", "multiline", "dynamicPrompts", "image_upload", "video_upload",
+                    "control_after_generate", "forceInput")
+
+
+def _comfyui_dir() -> Path:
+    value = os.environ.get("COMFYUI_DIR")
+    if not value:
+        pytest.skip("COMFYUI_DIR is not set: point it at a ComfyUI checkout to run the real-server test")
+    path = Path(value).resolve()
+    if not (path / "main.py").is_file():
+        pytest.fail(f"COMFYUI_DIR={value} has no main.py: expected a ComfyUI checkout")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """A ComfyUI process on 127.0.0.1 and the few HTTP calls the tests need."""
+
+    def __init__(self, comfyui: Path, python: str, root: Path):
+        self.root, self.port = root, _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = root / "comfyui.log"
+        command = [python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+                   "--disable-auto-launch", "--disable-api-nodes", "--database-url", "sqlite:///:memory:",
+                   "--extra-model-paths-config", str(root / "extra_model_paths.yaml"),
+                   "--input-directory", str(root / "input"), "--output-directory", str(root / "output"),
+                   "--temp-directory", str(root / "temp"), "--user-directory", str(root / "user")]
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(command, cwd=comfyui, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def log_text(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def get(self, path: str, raw: bool = False):
+        with urllib.request.urlopen(self.base + path, timeout=60) as response:
+            body = response.read()
+        return body if raw else json.loads(body)
+
+    def post(self, path: str, payload: dict) -> tuple[int, dict]:
+        request = urllib.request.Request(self.base + path, data=json.dumps(payload).encode(),
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    def wait_until_up(self) -> None:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"ComfyUI exited with {self.process.returncode}:\n{self.log_text()[-4000:]}")
+            try:
+                self.get("/system_stats")
+                return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(1)
+        raise RuntimeError(f"ComfyUI did not answer within {STARTUP_SECONDS} s:\n{self.log_text()[-4000:]}")
+
+    def run(self, prompt: dict, workflow: dict) -> dict:
+        """Queue a prompt and wait for its /history entry."""
+        status, answer = self.post("/prompt", {"prompt": prompt, "client_id": uuid.uuid4().hex,
+                                               "extra_data": {"extra_pnginfo": {"workflow": workflow}}})
+        assert status == 200 and not answer.get("node_errors"), f"/prompt refused it ({status}): {answer}"
+        deadline = time.monotonic() + RUN_SECONDS
+        while time.monotonic() < deadline:
+            history = self.get(f"/history/{answer['prompt_id']}")
+            if history:
+                return history[answer["prompt_id"]]
+            if self.process.poll() is not None:
+                raise RuntimeError(f"ComfyUI died while running:\n{self.log_text()[-4000:]}")
+            time.sleep(0.5)
+        raise TimeoutError(f"no /history entry after {RUN_SECONDS} s:\n{self.log_text()[-4000:]}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    comfyui = _comfyui_dir()
+    python = os.environ.get("COMFYUI_PYTHON", sys.executable)
+    root = tmp_path_factory.mktemp("real_comfyui")
+    for name in ("input", "output", "temp", "user", "custom_nodes", "models/checkpoints"):
+        (root / name).mkdir(parents=True)
+    (root / "custom_nodes" / PACK_DIR_NAME).symlink_to(ROOT, target_is_directory=True)
+    for example in (ROOT / "examples").iterdir():
+        if example.is_file():
+            shutil.copy(example, root / "input")
+    subprocess.run([python, "-m", "motion_i2v", "make-tiny", str(root / "models" / "motion_i2v")], cwd=ROOT,
+                   check=True)
+    loader = core_specs()["CheckpointLoaderSimple"]
+    names = sorted({name for path in WORKFLOWS
+                    for name in saved_values(json.loads(path.read_text()), loader, "ckpt_name")})
+    if names:
+        checkpoint = root / "models" / "checkpoints" / names[0]
+        subprocess.run([python, str(ROOT / "tests" / "comfyui_tiny_sd15.py"), str(checkpoint)], cwd=comfyui,
+                       check=True)
+        for name in names[1:]:
+            (root / "models" / "checkpoints" / name).symlink_to(checkpoint)
+    (root / "extra_model_paths.yaml").write_text(
+        "motion_i2v_test:\n"
+        f"    base_path: {root}\n"
+        "    checkpoints: models/checkpoints\n"
+        "    motion_i2v: models/motion_i2v\n"
+        "    custom_nodes: custom_nodes\n"
+    )
+    running = Server(comfyui, python, root)
+    try:
+        running.wait_until_up()
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def object_info(server) -> dict:
+    return server.get("/object_info")
+
+
+@pytest.fixture(scope="module")
+def server_specs(object_info) -> dict[str, NodeSpec]:
+    return {name: NodeSpec.from_object_info(info) for name, info in object_info.items()}
+
+
+def test_pack_loads_without_errors(server, object_info, pack):
+    log = server.log_text()
+    assert "IMPORT FAILED" not in log and "Cannot import" not in log, log[-4000:]
+    assert "Unable to parse pyproject.toml" not in log, "ComfyUI could not read our pyproject.toml"
+    missing = set(pack.NODE_CLASS_MAPPINGS) - set(object_info)
+    assert not missing, f"nodes missing from /object_info: {sorted(missing)}"
+    for node_id, display_name in pack.NODE_DISPLAY_NAME_MAPPINGS.items():
+        assert object_info[node_id]["display_name"] == display_name
+
+
+def _comparable(spec: NodeSpec) -> dict:
+    return {
+        "inputs": [(inp.name, inp.kind, inp.optional, inp.choices,
+                    {key: inp.options.get(key) for key in COMPARED_OPTIONS}) for inp in spec.inputs],
+        "outputs": spec.outputs, "output_node": spec.output_node, "output_is_list": spec.output_is_list,
+    }
+
+
+def test_core_node_specs_match_the_server(server, server_specs):
+    root = server.root
+    folders = CoreFolders(input=root / "input", output=root / "output", temp=root / "temp",
+                          models={"checkpoints": root / "models" / "checkpoints"})
+    for name, spec in core_specs(folders).items():
+        assert _comparable(spec) == _comparable(server_specs[name]), f"tests/core_nodes.py's {name} differs"
+    assert {cls.__name__ for cls in CORE_CLASSES} <= set(server_specs)
+
+
+def test_pack_specs_match_the_server(pack, server_specs):
+    for name, spec in pack_specs(pack).items():
+        assert _comparable(spec) == _comparable(server_specs[name]), name
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.stem)
+def test_workflow_runs_in_comfyui(path, server, server_specs):
+    workflow = json.loads(path.read_text())
+    assert check_workflow(workflow, server_specs) == []
+    prompt = to_api(workflow, server_specs)
+    entry = server.run(prompt, workflow)
+    status = entry["status"]
+    errors = [message for kind, message in status["messages"] if kind == "execution_error"]
+    assert status["status_str"] == "success" and status["completed"], json.dumps(errors, indent=1)[-6000:]
+    outputs = {node_id for node_id, node in prompt.items() if server_specs[node["class_type"]].output_node}
+    assert outputs <= set(entry["outputs"]), f"output nodes without results: {sorted(outputs - set(entry['outputs']))}"
+    saved = [image for ui in entry["outputs"].values() for image in ui.get("images", [])]
+    assert saved, "the workflow saved nothing"
+    for image in saved:
+        query = urllib.parse.urlencode({key: image[key] for key in ("filename", "subfolder", "type")})
+        with Image.open(BytesIO(server.get(f"/view?{query}", raw=True))) as picture:
+            assert picture.size[0] > 0 and picture.size[1] > 0, image
+
+
+@pytest.fixture(scope="module")
+def frontend(server) -> dict:
+    """{workflow file: {"saved": ..., "prompt": ...}} from the real frontend, or a skip saying what is missing."""
+    chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or ""
+    if not (chromium and shutil.which("node") and PLAYWRIGHT.is_dir()):
+        pytest.skip("the frontend check needs node, chromium (or CHROMIUM=path) and tests/browser's playwright-core "
+                    "(cd tests/browser && npm ci)")
+    done = subprocess.run(["node", str(ROOT / "tests" / "frontend_roundtrip.mjs"), "--base", server.base,
+                           "--chromium", chromium, *map(str, WORKFLOWS)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout)
+
+
+def _graph_view(workflow: dict) -> tuple:
+    nodes = sorted((node["id"], node["type"], node.get("mode", 0), json.dumps(node.get("widgets_values")))
+                   for node in workflow["nodes"])
+    links = sorted(tuple(link) if isinstance(link, list) else (link["id"], link["origin_id"], link["origin_slot"],
+                                                               link["target_id"], link["target_slot"], link["type"])
+                   for link in workflow["links"])
+    return nodes, links
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.stem)
+def test_frontend_saves_and_queues_the_workflow_as_we_do(path, frontend, server_specs):
+    workflow = json.loads(path.read_text())
+    seen = frontend[str(path)]
+    assert _graph_view(seen["saved"]) == _graph_view(workflow), "the frontend would save this workflow differently"
+    assert seen["prompt"] == to_api(workflow, server_specs)
