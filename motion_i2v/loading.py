@@ -167,6 +167,18 @@ def read_metadata(path) -> dict[str, str]:
         raise ValueError(f"{path}: not a readable safetensors file: {error}") from error
 
 
+def guess_kind(state: dict[str, torch.Tensor]) -> str | None:
+    """Which of our kinds a state dict (official or our names) holds, or None."""
+    if any(key.startswith(CONTROLNET_PREFIX) or key.startswith("controlnet_down_blocks.") for key in state):
+        return "controlnet"
+    vae_input = state.get("encoder.conv_in.weight")
+    if vae_input is not None and "decoder.conv_out.weight" in state:
+        return {2: "flow_vae", 3: "image_vae"}.get(vae_input.shape[1])
+    if "stride_embedding.linear_1.weight" in state and "up_blocks.0.resnets.0.conv1.weight" in state:
+        return "flow_unet"
+    return None
+
+
 def describe_checkpoint(keys) -> str:
     """A guess at what a set of keys is, for error messages."""
     keys = set(keys)
@@ -242,22 +254,58 @@ def model_from_state_dict(kind: str, state: dict[str, torch.Tensor], config: str
     """
     spec = _kind(kind)
     target_dtype = resolve_dtype(dtype)
+    model = build_model(kind, config, device="meta")
+    state = check_state_dict(kind, state, model, source=source)
+    model.load_state_dict(spec.from_file(state), strict=True, assign=True)
+    return _to(model, device=resolve_device(device), dtype=target_dtype)
+
+
+def check_state_dict(kind: str, state: dict[str, torch.Tensor], model: nn.Module, *,
+                     source: str = "state dict") -> dict[str, torch.Tensor]:
+    """Raise unless ``state`` fits ``model`` key for key; returns it under the official names, PE completed.
+
+    ``model`` may live on the meta device. Absent ``pos_encoder.pe`` buffers are filled with the
+    official sinusoids.
+    """
+    spec = _kind(kind)
     # Normalise to the official names (a prefix-less ControlNet, a VAE saved by new diffusers).
     state = spec.to_file(spec.from_file(state))
-    model = build_model(kind, config, device="meta")
     expected = official_state_dict(model, kind)
     _check_keys(source, kind, state, expected)
     for key in expected:
         if key.endswith(PE_SUFFIX) and key not in state:
             _, length, channels = expected[key].shape
             state[key] = sinusoidal_positions(length, channels)
-    model.load_state_dict(spec.from_file(state), strict=True, assign=True)
-    return _to(model, device=resolve_device(device), dtype=target_dtype)
+    return state
 
 
 def _to(model: nn.Module, **kwargs) -> nn.Module:
     # nn.Module.to, not diffusers' ModelMixin.to, which warns on every cast of a VAE.
     return nn.Module.to(model, **kwargs).eval()
+
+
+def locate_files(root) -> dict[str, Path]:
+    """The weight files under a model folder, by kind.
+
+    ``root`` is a folder of re-saves named ``<kind>.safetensors``, or the release's top folder
+    (holding ``models/stage1/...``) or any folder inside that layout up to
+    ``StableDiffusion-FlowGen``: the release root is searched for upwards. A safetensors re-save
+    beside an official pickle (same name, other suffix) wins over the pickle.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"model folder {root} does not exist")
+    release_roots = [root, *list(root.resolve().parents)[:3]]
+    found = {}
+    for name, spec in KINDS.items():
+        candidates = [root / f"{name}{suffix}" for suffix in SAFETENSORS_SUFFIXES]
+        for release in release_roots:
+            official = release / spec.file
+            candidates += [official.with_suffix(suffix) for suffix in SAFETENSORS_SUFFIXES] + [official]
+        path = next((candidate for candidate in candidates if candidate.is_file()), None)
+        if path is not None:
+            found[name] = path
+    return found
 
 
 def save_state_dict(state: dict[str, torch.Tensor], path, metadata: dict[str, str] | None = None) -> Path:

@@ -163,3 +163,79 @@ def test_unknown_kind_and_config():
         build_model("sdxl_unet")
     with pytest.raises(ValueError, match="no bundled config 'huge'"):
         build_model("flow_unet", "huge")
+
+
+# ------------------------------------------------------------------------------------------------
+# make-tiny and convert
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    from motion_i2v.__main__ import main
+
+    root = tmp_path_factory.mktemp("tiny")
+    assert main(["make-tiny", str(root)]) == 0
+    return root
+
+
+def test_make_tiny_writes_the_official_layout(tiny_dir):
+    stage1 = "models/stage1/StableDiffusion-FlowGen"
+    files = sorted(str(p.relative_to(tiny_dir)) for p in tiny_dir.rglob("*") if p.is_file())
+    assert files == [f"{stage1}/controlnet/controlnet.bin", f"{stage1}/unet/config.json",
+                     f"{stage1}/unet/diffusion_pytorch_model.bin", f"{stage1}/vae/config.json",
+                     f"{stage1}/vae_flow/diffusion_pytorch_model.bin",
+                     "models/stage2/StableDiffusion/vae/config.json",
+                     "models/stage2/StableDiffusion/vae/diffusion_pytorch_model.bin"]
+    pickled = torch.load(tiny_dir / stage1 / "controlnet/controlnet.bin", weights_only=True)
+    assert all(key.startswith("controlnet.") for key in pickled)
+    vae = torch.load(tiny_dir / stage1 / "vae_flow/diffusion_pytorch_model.bin", weights_only=True)
+    assert "encoder.mid_block.attentions.0.query.weight" in vae  # diffusers-0.11 names, as shipped
+
+
+def test_make_tiny_files_load_from_any_folder_of_the_layout(tiny_dir):
+    from motion_i2v.loading import locate_files
+
+    for start in (tiny_dir, tiny_dir / "models", tiny_dir / "models/stage1/StableDiffusion-FlowGen"):
+        found = locate_files(start)
+        assert sorted(found) == sorted(KINDS)
+    models = {kind: load_model(kind, path) for kind, path in found.items()}  # configs found beside the files
+    assert models["flow_unet"].config == models["controlnet"].config
+    assert models["flow_unet"].config.block_out_channels == (32, 64)
+    # make-tiny re-randomises the zero-initialised layers so that the ControlNet acts
+    assert models["controlnet"].controlnet_mid_block.weight.abs().max() > 0
+
+
+def test_make_tiny_is_seeded(tmp_path):
+    from motion_i2v.commands.make_tiny import write_tiny_models
+
+    first, second = write_tiny_models(tmp_path / "a", seed=3), write_tiny_models(tmp_path / "b", seed=3)
+    a, b = read_state_dict(first["flow_vae"]), read_state_dict(second["flow_vae"])
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_convert_a_folder_to_fp16_safetensors(tiny_dir, tmp_path):
+    from motion_i2v.__main__ import main
+    from motion_i2v.loading import locate_files, read_metadata
+
+    assert main(["convert", str(tiny_dir), str(tmp_path / "out"), "--fp16"]) == 0
+    converted = locate_files(tmp_path / "out")
+    assert {path.name for path in converted.values()} == {f"{kind}.safetensors" for kind in KINDS}
+    state = read_state_dict(converted["flow_unet"])
+    assert {v.dtype for k, v in state.items() if not k.endswith("pos_encoder.pe")} == {torch.float16}
+    assert {v.dtype for k, v in state.items() if k.endswith("pos_encoder.pe")} == {torch.float32}
+    assert read_metadata(converted["controlnet"])["motion_i2v_kind"] == "controlnet"
+    original = load_model("flow_unet", locate_files(tiny_dir)["flow_unet"])
+    resaved = load_model("flow_unet", converted["flow_unet"])  # config from the metadata
+    for key, value in original.state_dict().items():
+        torch.testing.assert_close(resaved.state_dict()[key], value, rtol=1e-3, atol=1e-3)
+
+
+def test_convert_checks_before_writing(tiny_dir, tmp_path):
+    from motion_i2v.commands.convert import convert
+
+    source = tiny_dir / "models/stage1/StableDiffusion-FlowGen/controlnet/controlnet.bin"
+    with pytest.raises(ValueError, match="does not fit the flow_unet model"):
+        convert(source, tmp_path / "unet.safetensors", kind="flow_unet")
+    assert not (tmp_path / "unet.safetensors").exists()
+    with pytest.raises(ValueError, match="expected a .safetensors file"):
+        convert(source, tmp_path / "unet.bin")
