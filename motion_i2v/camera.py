@@ -31,6 +31,8 @@ from .flow import check_field
 from .warp import backward_warp
 
 PRESETS = ("pan_x", "pan_y", "zoom_in", "zoom_out", "rotate")
+# A moderate amount per preset, for callers that let the amount be left out.
+DEFAULT_AMOUNTS = {"pan_x": 32.0, "pan_y": 32.0, "zoom_in": 1.25, "zoom_out": 1.25, "rotate": 10.0}
 
 
 def progress(frames: int, easing: str = "linear") -> torch.Tensor:
