@@ -240,24 +240,44 @@ def load_model(kind: str, path, config: str | dict | None = None, *, device="cpu
 
     ``config=None`` finds the config with ``config_for_file``. ``device`` may be "auto".
     """
-    path = _check_file(path)
-    config = config_for_file(kind, path) if config is None else config
-    return model_from_state_dict(kind, read_state_dict(path), config, source=str(path), device=device, dtype=dtype)
+    return load_models({kind: path}, {kind: config}, device=device, dtype=dtype)[kind]
+
+
+def load_models(files: dict, configs: dict | None = None, *, device="cpu",
+                dtype=torch.float32) -> dict[str, nn.Module]:
+    """Load several files (``{kind: path}``); every file is read and checked before any network is built.
+
+    ``configs``: ``{kind: config}``, where a missing or None entry is found with ``config_for_file``.
+    ``dtype``: one dtype for all, or ``{kind: dtype}``. Pickles are memory-mapped, so the checking
+    pass reads headers, not weights.
+    """
+    configs = configs or {}
+    dtypes = {kind: resolve_dtype(dtype[kind] if isinstance(dtype, dict) else dtype) for kind in files}
+    resolve_device(device)
+    checked = {}
+    for kind, path in files.items():
+        path = _check_file(path)
+        config = configs.get(kind)
+        config = config_for_file(kind, path) if config is None else config
+        model = build_model(kind, config, device="meta")
+        checked[kind] = (model, check_state_dict(kind, read_state_dict(path), model, source=str(path)))
+    return {kind: _materialize(kind, model, state, device, dtypes[kind]) for kind, (model, state) in checked.items()}
 
 
 def model_from_state_dict(kind: str, state: dict[str, torch.Tensor], config: str | dict = "official", *,
                           source: str = "state dict", device="cpu", dtype=torch.float32) -> nn.Module:
     """Build ``kind`` from ``config`` and load ``state`` (official or our key names) into it strictly.
 
-    The model is built on the meta device and takes the tensors directly, so nothing is initialised
-    twice; then it is moved to ``device`` and cast to ``dtype``. ``source`` names the tensors in errors.
+    ``source`` names the tensors in errors.
     """
-    spec = _kind(kind)
-    target_dtype = resolve_dtype(dtype)
     model = build_model(kind, config, device="meta")
-    state = check_state_dict(kind, state, model, source=source)
-    model.load_state_dict(spec.from_file(state), strict=True, assign=True)
-    return _to(model, device=resolve_device(device), dtype=target_dtype)
+    return _materialize(kind, model, check_state_dict(kind, state, model, source=source), device, dtype)
+
+
+def _materialize(kind: str, model: nn.Module, state: dict[str, torch.Tensor], device, dtype) -> nn.Module:
+    """Give a meta-device ``model`` the checked tensors (no second initialisation), then place and cast it."""
+    model.load_state_dict(_kind(kind).from_file(state), strict=True, assign=True)
+    return _to(model, device=resolve_device(device), dtype=resolve_dtype(dtype))
 
 
 def check_state_dict(kind: str, state: dict[str, torch.Tensor], model: nn.Module, *,

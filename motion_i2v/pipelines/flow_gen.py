@@ -25,6 +25,7 @@ from einops import rearrange, repeat
 
 from ..flow import from_normalized, to_normalized
 from ..hint import static_region
+from ..loading import load_models
 from ..models import ControlResiduals, TrajectoryControlNet, UNet3D
 from ..sampling import SAMPLERS, Callback, sample
 
@@ -71,6 +72,18 @@ class TrajectoryHint:
         frames, _, height, width = self.flow.shape
         if tuple(self.mask.shape) != (frames, height, width):
             raise ValueError(f"control mask: expected [F, H, W] = {[frames, height, width]}, got {list(self.mask.shape)}")
+
+
+def load_flow_model(unet, flow_vae, controlnet=None, *, device="cpu", dtype="fp32") -> FlowModel:
+    """Load the stage-1 files (paths; ``controlnet`` optional), all checked before any is built.
+
+    ``dtype`` applies to the UNet and ControlNet; the flow VAE stays float32 (83 M parameters, and
+    SD-style VAEs overflow in float16).
+    """
+    files = {"flow_unet": unet, "flow_vae": flow_vae} | ({"controlnet": controlnet} if controlnet else {})
+    dtypes = {kind: "fp32" if kind == "flow_vae" else dtype for kind in files}
+    models = load_models(files, device=device, dtype=dtypes)
+    return FlowModel(models["flow_unet"], models["flow_vae"], models.get("controlnet"))
 
 
 def frame_strides(frames: int) -> torch.Tensor:
