@@ -7,6 +7,8 @@ Kinds (registered in ``loading.KINDS`` when this module is imported):
   Its state dict is the official one: SD1.5 keys plus ``*.motion_modules.*``.
 - ``motion_modules``: only the motion modules, under the same UNet key names, which is the layout
   of ``motion_block.bin`` and of AnimateDiff's ``mm_sd_v15_v2.ckpt``.
+- ``sd_unet``: the animation UNet without motion modules, key for key the SD1.5 UNet of
+  ``models/stage2/StableDiffusion/unet`` and ``realistic_unet.ckpt`` (diffusers names).
 
 ``load_animator`` stacks the weights as the official demo does (OFFICIAL.md 9.9): an SD1.5 base in
 any layout ``checkpoints.base_unet_weights`` reads, then the motion modules, loaded strictly.
@@ -31,8 +33,13 @@ from .loading import KINDS, ModelKind, model_from_state_dict, read_state_dict
 from .models import UNet3D, UNet3DConfig
 from .models.motion_augmented import install_motion_augmentation
 
-ANIMATION_UNET_FILE = "models/stage2/StableDiffusion/unet + models/stage2/Motion_Module/motion_block.bin"
-MOTION_MODULES_FILE = "models/stage2/Motion_Module/motion_block.bin"
+RELEASE_FILES = {
+    "animation_unet": "(no single file: an SD1.5 UNet plus models/stage2/Motion_Module/motion_block.bin)",
+    "motion_modules": "models/stage2/Motion_Module/motion_block.bin",
+    "sd_unet": "models/stage2/StableDiffusion/unet/diffusion_pytorch_model.bin",
+}
+REALISTIC_UNET_FILE = "models/stage2/DreamBooth_LoRA/realistic_unet.ckpt"  # the demo's base UNet (fp16)
+REALISTIC_VAE_FILE = "models/stage2/DreamBooth_LoRA/realisticVisionV51_v20Novae.safetensors"  # the demo's VAE
 
 
 def animation_config(config: dict) -> UNet3DConfig:
@@ -75,8 +82,14 @@ def build_motion_modules(config: dict) -> MotionModules:
     return MotionModules(UNet3D(animation_config(config)))
 
 
-KINDS["animation_unet"] = ModelKind("animation_unet", build_animation_unet, dict, dict, ANIMATION_UNET_FILE)
-KINDS["motion_modules"] = ModelKind("motion_modules", build_motion_modules, dict, dict, MOTION_MODULES_FILE)
+def build_sd_unet(config: dict) -> UNet3D:
+    """The animation UNet with no motion modules: the SD1.5 UNet's keys and shapes exactly."""
+    return UNet3D(replace(animation_config(config), motion_module_resolutions=(), motion_module_mid_block=False))
+
+
+for _name, _build in (("animation_unet", build_animation_unet), ("motion_modules", build_motion_modules),
+                      ("sd_unet", build_sd_unet)):
+    KINDS[_name] = ModelKind(_name, _build, dict, dict, RELEASE_FILES[_name])
 
 
 def load_animator(base: dict[str, torch.Tensor], motion: dict[str, torch.Tensor], config: str | dict = "official", *,
@@ -86,6 +99,7 @@ def load_animator(base: dict[str, torch.Tensor], motion: dict[str, torch.Tensor]
     names) and a motion-module state dict; strict, with errors naming the offending source."""
     base = base_unet_weights(base, base_source)
     motion = motion_module_weights(motion, motion_source)
+    model_from_state_dict("sd_unet", base, config, source=base_source, device="meta")
     model_from_state_dict("motion_modules", motion, config, source=motion_source, device="meta")
     return model_from_state_dict("animation_unet", {**base, **motion}, config,
                                  source=f"{base_source} with {motion_source}", device=device, dtype=dtype)

@@ -16,6 +16,7 @@ from test_checkpoints import to_ldm_unet
 @pytest.mark.parametrize("kind, manifest", [
     ("animation_unet", "stage2_unet3d.loaded_state_dict.keys.tsv"),
     ("motion_modules", "stage2_motion_block.bin.keys.tsv"),
+    ("sd_unet", "stage2_sd15_unet.diffusion_pytorch_model.bin.keys.tsv"),
 ])
 def test_official_config_matches_the_official_manifest(kind, manifest):
     lines = reference_path("official_layout", manifest).read_text().splitlines()
@@ -73,3 +74,6 @@ def test_bad_files_are_refused_by_name(tiny_weights, tmp_path):
         load_animator(checkpoint, wide, "tiny", motion_source="wide-mm")
     with pytest.raises(ValueError, match="holds only motion modules"):
         load_animator(motion, motion, "tiny")
+    with pytest.raises(ValueError, match=r"narrow-base: does not fit the sd_unet model .*mis-shaped: conv_in.weight"):
+        load_animator({**checkpoint, LDM_UNET_PREFIX + "input_blocks.0.0.weight": torch.zeros(32, 4, 1, 1)}, motion,
+                      "tiny", base_source="narrow-base")
