@@ -10,8 +10,8 @@ ComfyUI recognises SD1.5 by the UNet's width (``model_channels`` 320) and text c
 res-block and one transformer (about 26 M parameters instead of 860 M). The CLIP-L text encoder and the
 VAE have fixed architectures in ComfyUI and are written at full size (123 M and 84 M parameters), in
 fp16 to halve the file (about 0.5 GB). Weights are random (``tiny_sd.random_state``: norms 1, biases 0,
-the rest N(0, 0.02), from a seeded generator). The script reloads the file through ``load_checkpoint_guess_config`` and prints
-what ComfyUI detected as JSON.
+the rest N(0, 0.02), from a seeded generator). The script reloads the file through
+``load_checkpoint_guess_config`` and prints what ComfyUI detected as JSON.
 """
 
 from __future__ import annotations

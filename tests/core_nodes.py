@@ -2,9 +2,9 @@
 
 Each class below declares the node's ``INPUT_TYPES``, ``RETURN_TYPES`` and ``OUTPUT_NODE`` exactly as
 ``GET /object_info`` of ComfyUI 0.8.0 reports them (types, defaults, min/max, COMBO choices, upload and
-control flags; tooltips left out), written from ``nodes.py`` and ``comfy_extras/nodes_images.py`` /
-``nodes_video.py`` of that release. The opt-in ``tests/test_real_comfyui.py`` compares these specs with
-a real server's ``/object_info``.
+control flags; tooltips left out), written from ``nodes.py`` and ``comfy_extras/nodes_images.py`` of that
+release (its V3 nodes as ``/object_info`` shows them, e.g. ``multiline: False``). The opt-in
+``tests/test_real_comfyui.py`` compares these specs with a real server's ``/object_info``.
 
 The bodies are stand-ins with the same behaviour on our tiny models: files go to and come from the
 folders of a ``CoreFolders``; the model-backed nodes (checkpoint loader, CLIP text encode, VAE encode and
@@ -27,7 +27,6 @@ from workflow_tools import NodeSpec
 
 MAX_RESOLUTION = 16384
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
-VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif")
 WEBP_METHODS = {"default": 4, "fastest": 0, "slowest": 6}
 
 
@@ -219,7 +218,8 @@ class SaveAnimatedWEBP(_Core):
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"images": ("IMAGE",), "filename_prefix": ("STRING", {"default": "ComfyUI"}),
+        return {"required": {"images": ("IMAGE",),
+                             "filename_prefix": ("STRING", {"default": "ComfyUI", "multiline": False}),
                              "fps": ("FLOAT", {"default": 6.0, "min": 0.01, "max": 1000.0, "step": 0.01}),
                              "lossless": ("BOOLEAN", {"default": True}),
                              "quality": ("INT", {"default": 80, "min": 0, "max": 100}),
@@ -246,7 +246,8 @@ class SaveAnimatedPNG(_Core):
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"images": ("IMAGE",), "filename_prefix": ("STRING", {"default": "ComfyUI"}),
+        return {"required": {"images": ("IMAGE",),
+                             "filename_prefix": ("STRING", {"default": "ComfyUI", "multiline": False}),
                              "fps": ("FLOAT", {"default": 6.0, "min": 0.01, "max": 1000.0, "step": 0.01}),
                              "compress_level": ("INT", {"default": 4, "min": 0, "max": 9})},
                 "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"}}

@@ -131,7 +131,8 @@ def test_validation_errors_name_the_input():
               "6": {"class_type": "Show", "inputs": {"value": ["5", 1]}}}
     with pytest.raises(PromptError) as caught:
         run_prompt(prompt, CLASSES)
-    errors = {node: [(e["type"], e["details"]) for e in entry["errors"]] for node, entry in caught.value.node_errors.items()}
+    errors = {node: [(e["type"], e["details"]) for e in entry["errors"]]
+              for node, entry in caught.value.node_errors.items()}
     assert errors == {
         "1": [("value_bigger_than_max", "a"), ("value_not_in_list", "mode: 'times' not in ['plus', 'minus']")],
         "3": [("required_input_missing", "b")],

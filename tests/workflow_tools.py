@@ -157,7 +157,8 @@ def _parse_inputs(node_type: str, input_types: dict) -> tuple[InputSpec, ...]:
             if isinstance(kind, (list, tuple)):
                 parsed.append(InputSpec(name, "COMBO", options, section == "optional", tuple(kind)))
             elif kind == "COMBO":
-                parsed.append(InputSpec(name, "COMBO", options, section == "optional", tuple(options.get("options", ()))))
+                choices = tuple(options.get("options", ()))
+                parsed.append(InputSpec(name, "COMBO", options, section == "optional", choices))
             else:
                 parsed.append(InputSpec(name, kind, options, section == "optional"))
     return tuple(parsed)
@@ -254,13 +255,13 @@ class Graph:
         if kind in ("*", ""):
             return slot if len(inputs) > slot else 0
         output_kind = node["outputs"][slot]["type"]
-        if slot < len(inputs) and types_match(inputs[slot]["type"], output_kind) and types_match(inputs[slot]["type"], kind):
+        fits = [types_match(spec["type"], output_kind) and types_match(spec["type"], kind) for spec in inputs]
+        if slot < len(inputs) and fits[slot]:
             return slot
         exact = next((i for i, spec in enumerate(inputs) if spec["type"] == kind), -1)
         if exact >= 0:
             return exact
-        return next((i for i, spec in enumerate(inputs)
-                     if types_match(spec["type"], output_kind) and types_match(spec["type"], kind)), -1)
+        return fits.index(True) if True in fits else -1
 
     def primitive_values(self) -> dict[tuple[int, str], object]:
         """What PrimitiveNode.applyToGraph writes: (target node id, widget name) -> value."""
