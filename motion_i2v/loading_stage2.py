@@ -29,7 +29,7 @@ from .checkpoints import (
     motion_module_weights,
     read_shapes,
 )
-from .loading import KINDS, ModelKind, model_from_state_dict, read_state_dict
+from .loading import KINDS, ModelKind, config_for_file, model_from_state_dict, read_state_dict
 from .models import UNet3D, UNet3DConfig
 from .models.motion_augmented import install_motion_augmentation
 
@@ -105,12 +105,20 @@ def load_animator(base: dict[str, torch.Tensor], motion: dict[str, torch.Tensor]
                                  source=f"{base_source} with {motion_source}", device=device, dtype=dtype)
 
 
-def load_animator_files(base_path, motion_path, config: str | dict = "official", *, device="cpu",
+def check_animator_files(motion_path, base_path=None) -> None:
+    """Refuse a wrong motion-module or base file by its keys alone (for .safetensors only the header
+    is read), before anything is loaded."""
+    motion_module_layout(read_shapes(motion_path), Path(motion_path).name)
+    if base_path is not None:
+        base_unet_layout(read_shapes(base_path), Path(base_path).name)
+
+
+def load_animator_files(base_path, motion_path, config: str | dict | None = None, *, device="cpu",
                         dtype=torch.float32) -> UNet3D:
-    """``load_animator`` from files. Both files' layouts are checked from their keys before either is
-    read in full (for .safetensors only the header is read)."""
-    base_path, motion_path = Path(base_path), Path(motion_path)
-    base_unet_layout(read_shapes(base_path), base_path.name)
-    motion_module_layout(read_shapes(motion_path), motion_path.name)
+    """``load_animator`` from files, both checked before either is read in full. ``config=None`` takes
+    the motion file's (``loading.config_for_file``: a re-save's metadata, a config.json beside it, or
+    the official one)."""
+    check_animator_files(motion_path, base_path)
+    config = config_for_file("motion_modules", motion_path) if config is None else config
     return load_animator(read_state_dict(base_path), read_state_dict(motion_path), config,
                          base_source=str(base_path), motion_source=str(motion_path), device=device, dtype=dtype)

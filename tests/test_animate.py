@@ -129,6 +129,7 @@ def test_brush_in_latent_cells():
     assert static.shape == (1, 1, 1, 2, 3)
     assert static[0, 0, 0].tolist() == [[1, 0, 1], [1, 1, 1]]
     assert latent_static_region(torch.zeros(16, 24), 2, 3) is None  # nothing painted: no brush (official)
+    assert latent_static_region(torch.ones(16, 24), 2, 3) is None  # all may move
     assert latent_static_region(None, 2, 3) is None
 
 

@@ -26,6 +26,7 @@ from einops import rearrange, repeat
 
 from ..flow import check_field
 from ..hint import static_region
+from ..models import UNet3DConfig
 from ..models.motion_augmented import PAIRINGS, MotionGuidance
 from ..sampling import SAMPLERS, DdimSchedule, ddim_schedule, linear_alphas_cumprod, sample_ddim, sample_diffusers
 from .flow_gen import LATENT_SCALE, check_size, encode_reference
@@ -104,9 +105,11 @@ class AnimationDenoiser:
         return eps
 
 
-def check_inputs(unet: torch.nn.Module, reference: torch.Tensor, flow: torch.Tensor, positive: torch.Tensor,
+def check_inputs(config: UNet3DConfig, reference: torch.Tensor, flow: torch.Tensor, positive: torch.Tensor,
                  negative: torch.Tensor, brush: torch.Tensor | None) -> None:
-    """Every input against the others and the UNet, before any work."""
+    """Every input against the others and the animation UNet's ``config``, before any work.
+
+    ``reference`` may be a stand-in of the latent's shape (callers check before encoding)."""
     if reference.ndim != 4 or reference.shape[:2] != (1, 4):
         raise ValueError(f"first frame latent: expected [1, 4, h, w], got {list(reference.shape)}")
     check_field(flow)
@@ -116,11 +119,11 @@ def check_inputs(unet: torch.nn.Module, reference: torch.Tensor, flow: torch.Ten
         raise ValueError(f"motion field: it is {width}x{height} but the first frame is "
                          f"{latent_width * VAE_FACTOR}x{latent_height * VAE_FACTOR}; predict or resize the field "
                          f"at the image's size")
-    max_frames = (unet.config.motion_max_len + 1) // 2
+    max_frames = (config.motion_max_len + 1) // 2
     if not 2 <= frames <= max_frames:
         raise ValueError(f"motion field: {frames} frames; the animation UNet renders 2 to {max_frames} "
-                         f"(its attention interleaves 2F-1 tokens over {unet.config.motion_max_len} positions)")
-    width_expected = unet.config.cross_attention_dim
+                         f"(its attention interleaves 2F-1 tokens over {config.motion_max_len} positions)")
+    width_expected = config.cross_attention_dim
     for name, text in (("positive", positive), ("negative", negative)):
         if text.ndim != 3 or text.shape[0] != 1 or text.shape[2] != width_expected:
             raise ValueError(f"{name}: expected text states [1, T, {width_expected}] (SD1.5 CLIP), got "
@@ -130,10 +133,10 @@ def check_inputs(unet: torch.nn.Module, reference: torch.Tensor, flow: torch.Ten
 
 def latent_static_region(brush: torch.Tensor | None, latent_height: int, latent_width: int) -> torch.Tensor | None:
     """[8h, 8w] brush (1 = may move) -> [1, 1, 1, h, w] float still region at latent size, nearest
-    (the top-left pixel of each 8x8 cell, as the official 1/8 interpolation), or None when the
-    brush holds nothing still or, as in the official demo, when nothing is painted."""
+    (the top-left pixel of each 8x8 cell, as the official 1/8 interpolation), or None when all of it
+    may move or, as in the official demo, when nothing is painted."""
     static = static_region(brush, latent_height * VAE_FACTOR, latent_width * VAE_FACTOR)
-    if static is None:
+    if static is None or not static.any():
         return None
     return F.interpolate(static.float()[None, None], size=(latent_height, latent_width), mode="nearest")[:, :, None]
 
@@ -156,7 +159,7 @@ def animate(unet: torch.nn.Module, reference: torch.Tensor, flow: torch.Tensor, 
     ``generator``: the initial noise (drawn on the CPU, so a seed gives the same video on any device).
     Returns [F, 4, h, w] float32 scaled latents; frame 0 is ``reference``.
     """
-    check_inputs(unet, reference, flow, positive, negative, brush)
+    check_inputs(unet.config, reference, flow, positive, negative, brush)
     frames = flow.shape[0]
     device = next(unet.parameters()).device
     reference = reference.to(device, torch.float32)

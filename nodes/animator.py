@@ -1,0 +1,225 @@
+"""Stage-2 nodes: load the animation UNet, and render a video latent guided by a motion field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from einops import rearrange
+from PIL import Image
+
+from ..motion_i2v.loading import config_for_file, read_state_dict, resolve_dtype
+from ..motion_i2v.loading_stage2 import animation_config, check_animator_files, load_animator, load_animator_files
+from ..motion_i2v.models import UNet3DConfig
+from ..motion_i2v.models.motion_augmented import PAIRINGS
+from ..motion_i2v.pipelines.animate import (
+    VAE_FACTOR,
+    AnimationSettings,
+    animate,
+    check_inputs,
+    latent_preview,
+)
+from ..motion_i2v.pipelines.flow_gen import LATENT_SCALE, check_size
+from ..motion_i2v.sampling import SAMPLERS
+from .comfy import Progress, intermediate_device, load_model, model_files, model_path, torch_device, wrap_model
+from .convert import image_to_engine, mask_to_engine
+
+BASE_FROM_MODEL = "(MODEL input)"
+BASE_FOLDERS = ("checkpoints", "motion_i2v")  # ComfyUI's checkpoints, and the release layout's stage-2 UNets
+DTYPES = ("auto", "fp16", "bf16", "fp32")
+UNET_PREFIX = "diffusion_model."  # where a ComfyUI MODEL keeps its UNet
+PREVIEW_COLUMNS, PREVIEW_SIZE = 4, 512
+
+
+@dataclass(frozen=True)
+class Animator:
+    """The loaded animation UNet (socket MOTION_I2V_ANIMATOR).
+
+    ``model``: a ComfyUI ModelPatcher around the UNet (the module itself outside ComfyUI);
+    ``config``: its configuration, so inputs are checked before the UNet is moved anywhere.
+    """
+
+    model: Any
+    config: UNet3DConfig
+
+
+def base_choices() -> list[str]:
+    return [BASE_FROM_MODEL] + [f"{folder}/{name}" for folder in BASE_FOLDERS for name in model_files(folder)]
+
+
+def auto_dtype() -> torch.dtype:
+    """bf16 where the GPU has it, else fp16 on GPUs; fp32 on the CPU."""
+    device = torch_device()
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float16 if device.type == "mps" else torch.float32
+
+
+def patched_unet_weights(model) -> dict[str, torch.Tensor]:
+    """The UNet weights of a ComfyUI MODEL with its patches (LoRAs, merges) applied, under LDM names.
+
+    Duck-typed on ``ModelPatcher.get_key_patches`` ({key: [(weight, convert) or weight, *patches]})
+    and ``calculate_weight``, so nothing here imports ComfyUI.
+    """
+    if not hasattr(model, "get_key_patches"):
+        raise ValueError(f"model: expected a ComfyUI MODEL (a ModelPatcher), got {type(model).__name__}")
+    weights = {}
+    for key, (original, *patches) in model.get_key_patches(UNET_PREFIX).items():
+        weight, convert = original if isinstance(original, tuple) else (original, None)
+        weight = convert(weight) if convert is not None else weight
+        if patches:
+            weight = model.calculate_weight(patches, weight.float().clone(), key).to(weight.dtype)
+        weights[key.removeprefix(UNET_PREFIX)] = weight.detach().cpu()
+    return weights
+
+
+class MotionI2VLoadAnimator:
+    NODE_ID = "MotionI2VLoadAnimator"
+    DISPLAY_NAME = "Motion-I2V Load Animator"
+    CATEGORY = "Motion-I2V/Stage 2"
+    FUNCTION = "load"
+    RETURN_TYPES = ("MOTION_I2V_ANIMATOR",)
+    RETURN_NAMES = ("animator",)
+    OUTPUT_TOOLTIPS = ("The stage-2 animation UNet: the base SD1.5 UNet inflated over frames with the motion "
+                       "modules, whose temporal attention follows a motion field.",)
+    DESCRIPTION = (
+        "Builds Motion-I2V's stage-2 animation UNet (OFFICIAL.md 3): an SD1.5 UNet plus AnimateDiff-v2 motion modules "
+        "whose temporal attention warps the first frame's features along the motion field. The base comes from the "
+        "MODEL input (LoRAs applied) or a file: an SD1.5 single-file checkpoint, or from the official release "
+        "models/stage2/DreamBooth_LoRA/realistic_unet.ckpt (the demo's base) or models/stage2/StableDiffusion/unet. "
+        "The motion module is models/stage2/Motion_Module/motion_block.bin (AnimateDiff's mm_sd_v15_v2.ckpt loads "
+        "too, without Motion-I2V's fine-tuning). SDXL, SD2 and other motion-module layouts are refused by name."
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "base_model": (base_choices(), {"tooltip": (
+                    f"The SD1.5 base UNet: '{BASE_FROM_MODEL}' uses the MODEL input; 'checkpoints/...' a single-file "
+                    "SD1.5 checkpoint; 'motion_i2v/...' a release file such as realistic_unet.ckpt. A connected "
+                    "MODEL always wins.")}),
+                "motion_module": (model_files(), {"tooltip": (
+                    "Motion modules from models/motion_i2v: Motion-I2V's models/stage2/Motion_Module/motion_block.bin "
+                    "(AnimateDiff-v2 key layout), or a plain mm_sd_v15_v2.ckpt.")}),
+                "dtype": (list(DTYPES), {"default": "auto", "tooltip": (
+                    "Weight precision: auto = bf16 on GPUs that have it, else fp16; fp32 on the CPU. The splat "
+                    "of the features always runs in fp32.")}),
+            },
+            "optional": {
+                "model": ("MODEL", {"tooltip": "An SD1.5 MODEL (e.g. from Load Checkpoint, after LoRA loaders); "
+                                               "its UNet, patches applied, becomes the base."}),
+            },
+        }
+
+    def load(self, base_model, motion_module, dtype, model=None):
+        dtype = auto_dtype() if dtype == "auto" else resolve_dtype(dtype)
+        motion_path = model_path(motion_module)
+        config = config_for_file("motion_modules", motion_path)
+        if model is not None:
+            check_animator_files(motion_path)
+            unet = load_animator(patched_unet_weights(model), read_state_dict(motion_path), config,
+                                 base_source="MODEL input", motion_source=motion_module, dtype=dtype)
+        elif base_model == BASE_FROM_MODEL:
+            raise ValueError(f"base_model: '{BASE_FROM_MODEL}' needs a MODEL connected to the model input; "
+                             f"connect one or pick a checkpoint file")
+        else:
+            folder, _, name = base_model.partition("/")
+            unet = load_animator_files(model_path(name, folder), motion_path, config, dtype=dtype)
+        return (Animator(wrap_model(unet), animation_config(config)),)
+
+
+def text_states(conditioning, name: str) -> torch.Tensor:
+    """A CONDITIONING with one entry -> its text states [1, T, D] float32."""
+    if not isinstance(conditioning, (list, tuple)) or len(conditioning) != 1:
+        count = len(conditioning) if isinstance(conditioning, (list, tuple)) else type(conditioning).__name__
+        raise ValueError(f"{name}: expected the CONDITIONING of one prompt (CLIP Text Encode), got {count} entries; "
+                         f"combined, area or timestep-ranged conditionings are not supported")
+    states = conditioning[0][0]
+    if not isinstance(states, torch.Tensor) or states.ndim != 3:
+        raise ValueError(f"{name}: expected text states [B, T, D], got {getattr(states, 'shape', type(states).__name__)}")
+    return states[:1].float()
+
+
+def preview_grid(preview, denoised: torch.Tensor) -> Image.Image:
+    """The predicted frames [F, 4, h, w] as one picture, ``PREVIEW_COLUMNS`` frames a row."""
+    frames = torch.stack([preview(latent) for latent in denoised])
+    missing = -len(frames) % PREVIEW_COLUMNS
+    frames = torch.cat([frames, frames.new_zeros(missing, *frames.shape[1:])])
+    grid = rearrange(frames, "(r c) ch h w -> (r h) (c w) ch", c=PREVIEW_COLUMNS)
+    return Image.fromarray((grid * 255).round().byte().numpy())
+
+
+class MotionI2VMotionGuidedSampler:
+    NODE_ID = "MotionI2VMotionGuidedSampler"
+    DISPLAY_NAME = "Motion-I2V Motion-Guided Sampler"
+    CATEGORY = "Motion-I2V/Stage 2"
+    FUNCTION = "sample"
+    RETURN_TYPES = ("LATENT",)
+    RETURN_NAMES = ("latent",)
+    OUTPUT_TOOLTIPS = ("The video as a batch of frame latents [F, 4, H/8, W/8] (ComfyUI's unscaled convention); "
+                       "decode with the same VAE (VAE Decode). Frame 0 is the input image.",)
+    DESCRIPTION = (
+        "Motion-I2V stage 2: renders the frames of the image along the motion field. Before every UNet call the "
+        "image's clean latent replaces frame 0 (embedded at t = 1), and every temporal attention warps frame 0's "
+        "features along the field. Unpainted regions of the brush are reset to the image after every step but "
+        "the last. Official settings: ddim, 25 steps, CFG 7, 16 frames at 512x320. The 'official' pairing "
+        "reproduces how the released weights were run and trained under CFG (the two halves of the batch swap "
+        "reference features frame by frame); 'per_sample' is the corrected pairing the weights never saw."
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "animator": ("MOTION_I2V_ANIMATOR", {"tooltip": "From Motion-I2V Load Animator."}),
+                "positive": ("CONDITIONING", {"tooltip": "The prompt, encoded by the SD1.5 CLIP (CLIP Text Encode)."}),
+                "negative": ("CONDITIONING", {"tooltip": "The negative prompt, encoded by the SD1.5 CLIP."}),
+                "vae": ("VAE", {"tooltip": "The SD1.5 VAE that encodes the first frame (and later decodes the frames)."}),
+                "image": ("IMAGE", {"tooltip": "The first frame; width and height multiples of 8 (512x320 as trained). "
+                                               "Only the first image of a batch is used."}),
+                "motion_field": ("MOTION_FIELD", {"tooltip": "Where every pixel of the image moves in each frame, "
+                                                             "at the image's size (Predict Motion Field, or a preview field)."}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
+                                 "tooltip": "Seed of the initial noise (drawn on the CPU: the same video on any device)."}),
+                "steps": ("INT", {"default": 25, "min": 1, "max": 1000, "tooltip": "Denoising steps (official 25)."}),
+                "cfg": ("FLOAT", {"default": 7.0, "min": 1.0, "max": 30.0, "step": 0.1, "round": 0.01,
+                                  "tooltip": "Classifier-free guidance scale (official 7); 1 skips the negative pass."}),
+                "sampler": (list(SAMPLERS), {"default": "ddim", "tooltip": (
+                    "ddim is the official sampler (eta 0); the others are diffusers schedulers with the same betas. "
+                    "A brush needs ddim.")}),
+                "pairing": (list(PAIRINGS), {"default": "official", "tooltip": (
+                    "Which CFG half's frame-0 features are warped: 'official' as the released weights were trained "
+                    "(halves alternate per frame); 'per_sample' the corrected pairing (not what the weights saw).")}),
+            },
+            "optional": {
+                "brush": ("MASK", {"tooltip": "Motion brush at the image's size: 1 = may move, 0 = held at the first "
+                                              "frame. Nothing painted = everything may move."}),
+            },
+        }
+
+    def sample(self, animator, positive, negative, vae, image, motion_field, seed, steps, cfg, sampler, pairing,
+               brush=None):
+        pixels = image_to_engine(image)[:1]
+        height, width = pixels.shape[2:]
+        check_size(height, width)
+        brush_mask = mask_to_engine(brush, height, width, "brush") if brush is not None else None
+        positive_states, negative_states = text_states(positive, "positive"), text_states(negative, "negative")
+        settings = AnimationSettings(steps=steps, cfg=cfg, sampler=sampler, pairing=pairing)
+        latent_shape = torch.zeros(1, 4, height // VAE_FACTOR, width // VAE_FACTOR)
+        check_inputs(animator.config, latent_shape, motion_field.flow, positive_states, negative_states, brush_mask)
+        reference = vae.encode(image[:1, :, :, :3]).float().cpu() * LATENT_SCALE
+        preview = latent_preview(reference, pixels)
+        progress = Progress(steps)
+        unet = load_model(animator.model)
+        latents = animate(
+            unet, reference, motion_field.flow, positive_states, negative_states, brush=brush_mask, settings=settings,
+            generator=torch.Generator().manual_seed(seed),
+            callback=lambda step, total, denoised: progress(step, total, ("JPEG", preview_grid(preview, denoised),
+                                                                          PREVIEW_SIZE)),
+        )
+        return ({"samples": (latents / LATENT_SCALE).to(intermediate_device())},)
+
+
+NODES = [MotionI2VLoadAnimator, MotionI2VMotionGuidedSampler]

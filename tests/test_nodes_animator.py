@@ -1,0 +1,151 @@
+"""The stage-2 nodes, called as ComfyUI calls them, on tiny files in the release layout and a tiny SD checkpoint."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+import torch
+from comfy_harness import ValidationError, call_node
+from safetensors.torch import save_file
+
+from motion_i2v.checkpoints import LDM_UNET_PREFIX
+from motion_i2v.commands.make_tiny import randomize
+from motion_i2v.loading import build_model, bundled_config, official_state_dict, save_state_dict
+from motion_i2v.loading_stage2 import RELEASE_FILES
+from test_checkpoints import to_ldm_unet
+from tiny_sd import load_tiny_checkpoint, write_tiny_checkpoint
+
+HEIGHT, WIDTH, FRAMES = 32, 48, 4
+MOTION, SD_UNET = RELEASE_FILES["motion_modules"], RELEASE_FILES["sd_unet"]
+SINGLE_FILE = "tiny_sd15_unet.safetensors"
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """The pack's model folder: tiny stage-2 release files (config.json beside motion_block.bin), the same
+    base as an LDM single-file checkpoint, an SDXL-looking file; plus the tiny CLIP and VAE of a checkpoint."""
+    root = tmp_path_factory.mktemp("motion_i2v")
+    generator = torch.Generator().manual_seed(0)
+    weights = {kind: official_state_dict(randomize(build_model(kind, "tiny"), generator), kind)
+               for kind in ("sd_unet", "motion_modules")}
+    save_state_dict(weights["sd_unet"], root / SD_UNET)
+    save_state_dict(weights["motion_modules"], root / MOTION)
+    (root / MOTION).with_name("config.json").write_text(json.dumps(bundled_config("motion_modules", "tiny")))
+    ldm = to_ldm_unet(weights["sd_unet"], 1, [False, True])
+    save_file({LDM_UNET_PREFIX + key: value for key, value in ldm.items()}, root / SINGLE_FILE)
+    save_file({"conditioner.embedders.0.weight": torch.zeros(1)}, root / "sdxl.safetensors")
+    clip, vae = load_tiny_checkpoint(write_tiny_checkpoint(tmp_path_factory.mktemp("checkpoints")))
+    patch = pytest.MonkeyPatch()
+    patch.setenv("MOTION_I2V_MODELS", str(root))
+    yield weights, clip, vae
+    patch.undo()
+
+
+@pytest.fixture(scope="module")
+def nodes(pack, models):
+    return pack.NODE_CLASS_MAPPINGS["MotionI2VLoadAnimator"], pack.NODE_CLASS_MAPPINGS["MotionI2VMotionGuidedSampler"]
+
+
+def loaded_weights(animator) -> dict:
+    return official_state_dict(animator.model, "animation_unet")
+
+
+def assert_stacked(animator, weights):
+    loaded = loaded_weights(animator)
+    for part in weights.values():
+        for key, value in part.items():
+            assert torch.equal(loaded[key], value), key
+
+
+@pytest.mark.parametrize("base", [f"motion_i2v/{SD_UNET}", f"checkpoints/{SINGLE_FILE}"])
+def test_loads_the_base_from_a_release_file_or_a_single_file_checkpoint(nodes, models, base):
+    (animator,) = call_node(nodes[0], base_model=base, motion_module=MOTION, dtype="fp32")
+    assert animator.config.block_out_channels == (32, 64) and animator.config.in_channels == 4
+    assert_stacked(animator, models[0])
+
+
+class FakePatcher:
+    """The two ModelPatcher methods the loader uses; one patch adds 1 to conv_in's bias (as a LoRA would)."""
+
+    def __init__(self, weights: dict):
+        self.weights = weights
+
+    def get_key_patches(self, filter_prefix=None):
+        patches = {"diffusion_model.input_blocks.0.0.bias": [(1.0, ("add", 1.0), 1.0)]}
+        return {f"diffusion_model.{key}": [(value, lambda weight, **kwargs: weight), *patches.get(f"diffusion_model.{key}", [])]
+                for key, value in self.weights.items()}
+
+    def calculate_weight(self, patches, weight, key):
+        return weight + sum(patch[1][1] for patch in patches)
+
+
+def test_model_input_wins_and_its_patches_are_applied(nodes, models):
+    weights = models[0]
+    bare = to_ldm_unet(weights["sd_unet"], 1, [False, True])
+    (animator,) = call_node(nodes[0], base_model=f"checkpoints/{SINGLE_FILE}", motion_module=MOTION, dtype="fp32",
+                            model=FakePatcher(bare))
+    loaded = loaded_weights(animator)
+    torch.testing.assert_close(loaded["conv_in.bias"], weights["sd_unet"]["conv_in.bias"] + 1)
+    assert torch.equal(loaded["conv_out.weight"], weights["sd_unet"]["conv_out.weight"])
+
+
+def test_loader_errors_name_the_input(nodes, models):
+    with pytest.raises(ValueError, match="needs a MODEL connected"):
+        call_node(nodes[0], base_model="(MODEL input)", motion_module=MOTION, dtype="fp32")
+    with pytest.raises(ValueError, match="sdxl.safetensors is an SDXL checkpoint"):
+        call_node(nodes[0], base_model="checkpoints/sdxl.safetensors", motion_module=MOTION, dtype="fp32")
+    with pytest.raises(ValueError, match="no '\\*.motion_modules.\\*' keys"):
+        call_node(nodes[0], base_model=f"checkpoints/{SINGLE_FILE}", motion_module=SINGLE_FILE, dtype="fp32")
+    with pytest.raises(ValidationError, match="not in"):
+        call_node(nodes[0], base_model="checkpoints/absent.safetensors", motion_module=MOTION, dtype="fp32")
+
+
+@pytest.fixture(scope="module")
+def sampler_inputs(pack, nodes, models):
+    _, clip, vae = models
+    (animator,) = call_node(nodes[0], base_model=f"motion_i2v/{SD_UNET}", motion_module=MOTION, dtype="fp32")
+    field_type = sys.modules["motion_i2v_pack.motion_i2v.flow"].MotionField
+    flow = torch.zeros(FRAMES, 2, HEIGHT, WIDTH)
+    flow[1:, 0] = 4.0
+    image = torch.rand(1, HEIGHT, WIDTH, 3, generator=torch.Generator().manual_seed(1))
+    encode = lambda text: clip.encode_from_tokens_scheduled(clip.tokenize(text))  # noqa: E731
+    return dict(animator=animator, positive=encode("a river"), negative=encode("blur"), vae=vae, image=image,
+                motion_field=field_type(flow), seed=3, steps=2, cfg=7.0, sampler="ddim", pairing="official")
+
+
+def test_sampler_renders_a_decodable_video_latent(nodes, models, sampler_inputs):
+    vae = models[2]
+    (latent,) = call_node(nodes[1], **sampler_inputs)
+    samples = latent["samples"]
+    assert samples.shape == (FRAMES, 4, HEIGHT // 8, WIDTH // 8)  # frames as a batch, 8x smaller
+    torch.testing.assert_close(samples[0], vae.encode(sampler_inputs["image"])[0], atol=1e-6, rtol=1e-6)
+    (again,) = call_node(nodes[1], **sampler_inputs)
+    assert torch.equal(again["samples"], samples)
+    frames = vae.decode(samples)
+    assert frames.shape == (FRAMES, HEIGHT, WIDTH, 3)
+    brush = torch.zeros(1, HEIGHT, WIDTH)
+    brush[:, :, :16] = 1
+    (brushed,) = call_node(nodes[1], **sampler_inputs, brush=brush)
+    assert not torch.equal(brushed["samples"], samples)
+
+
+def test_sampler_refuses_mismatched_inputs(nodes, sampler_inputs):
+    field_type = type(sampler_inputs["motion_field"])
+    cases = [
+        (dict(motion_field=field_type(torch.zeros(FRAMES, 2, 16, 16))), "motion field: it is 16x16 but the first frame is 48x32"),
+        (dict(image=torch.rand(1, 30, WIDTH, 3)), "multiples of 8"),
+        (dict(positive=sampler_inputs["positive"] * 2), "expected the CONDITIONING of one prompt"),
+        (dict(negative=[[torch.zeros(1, 77, 1024), {}]]), r"negative: expected text states \[1, T, 32\]"),
+        (dict(brush=torch.ones(1, 8, 8)), "brush: the mask is 8x8 but the image is 48x32"),
+    ]
+    for change, message in cases:
+        with pytest.raises(ValueError, match=message):
+            call_node(nodes[1], **{**sampler_inputs, **change})
+
+
+def test_preview_grid_tiles_the_frames(pack):
+    module = sys.modules["motion_i2v_pack.nodes.animator"]
+    picture = module.preview_grid(lambda latent: latent[:3].clamp(0, 1), torch.rand(6, 4, 5, 7))
+    assert picture.size == (4 * 7, 2 * 5)  # 6 frames in rows of 4: 2 rows
