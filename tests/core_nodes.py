@@ -77,6 +77,7 @@ class _Core:
 
 
 class LoadImage(_Core):
+    DISPLAY_NAME = "Load Image"
     CATEGORY = "image"
     RETURN_TYPES = ("IMAGE", "MASK")
     FUNCTION = "load_image"
@@ -113,6 +114,7 @@ class LoadImage(_Core):
 
 
 class LoadImageMask(_Core):
+    DISPLAY_NAME = "Load Image (as Mask)"
     CATEGORY = "mask"
     RETURN_TYPES = ("MASK",)
     FUNCTION = "load_image"
@@ -139,6 +141,7 @@ class LoadImageMask(_Core):
 
 
 class ImageScale(_Core):
+    DISPLAY_NAME = "Upscale Image"
     CATEGORY = "image/upscaling"
     RETURN_TYPES = ("IMAGE",)
     FUNCTION = "upscale"
@@ -175,6 +178,7 @@ class ImageScale(_Core):
 
 
 class SaveImage(_Core):
+    DISPLAY_NAME = "Save Image"
     CATEGORY = "image"
     RETURN_TYPES = ()
     FUNCTION = "save_images"
@@ -200,6 +204,7 @@ class SaveImage(_Core):
 
 
 class PreviewImage(SaveImage):
+    DISPLAY_NAME = "Preview Image"
     FOLDER_TYPE = "temp"
 
     @classmethod
@@ -211,6 +216,7 @@ class PreviewImage(SaveImage):
 
 
 class SaveAnimatedWEBP(_Core):
+    DISPLAY_NAME = "SaveAnimatedWEBP"
     CATEGORY = "image/animation"
     RETURN_TYPES = ()
     FUNCTION = "save_images"
@@ -239,6 +245,7 @@ class SaveAnimatedWEBP(_Core):
 
 
 class SaveAnimatedPNG(_Core):
+    DISPLAY_NAME = "SaveAnimatedPNG"
     CATEGORY = "image/animation"
     RETURN_TYPES = ()
     FUNCTION = "save_images"
@@ -273,6 +280,7 @@ class StandInModel:
 
 
 class CheckpointLoaderSimple(_Core):
+    DISPLAY_NAME = "Load Checkpoint"
     CATEGORY = "loaders"
     RETURN_TYPES = ("MODEL", "CLIP", "VAE")
     FUNCTION = "load_checkpoint"
@@ -287,6 +295,7 @@ class CheckpointLoaderSimple(_Core):
 
 
 class CLIPTextEncode(_Core):
+    DISPLAY_NAME = "CLIP Text Encode (Prompt)"
     CATEGORY = "conditioning"
     RETURN_TYPES = ("CONDITIONING",)
     FUNCTION = "encode"
@@ -302,6 +311,7 @@ class CLIPTextEncode(_Core):
 
 
 class VAEEncode(_Core):
+    DISPLAY_NAME = "VAE Encode"
     CATEGORY = "latent"
     RETURN_TYPES = ("LATENT",)
     FUNCTION = "encode"
@@ -315,6 +325,7 @@ class VAEEncode(_Core):
 
 
 class VAEDecode(_Core):
+    DISPLAY_NAME = "VAE Decode"
     CATEGORY = "latent"
     RETURN_TYPES = ("IMAGE",)
     FUNCTION = "decode"
@@ -340,4 +351,4 @@ def core_node_classes(folders: CoreFolders) -> dict[str, type]:
 def core_specs(folders: CoreFolders | None = None) -> dict[str, NodeSpec]:
     """The specs of the core nodes; without folders the file COMBOs are empty."""
     classes = core_node_classes(folders) if folders else {cls.__name__: cls for cls in CORE_CLASSES}
-    return {name: NodeSpec.from_class(name, cls, name) for name, cls in classes.items()}
+    return {name: NodeSpec.from_class(name, cls) for name, cls in classes.items()}

@@ -1,0 +1,95 @@
+"""Every workflows/*.json: static checks, then conversion to the API format and a run on the tiny models.
+
+The run goes through tests/mini_executor.py (ComfyUI's validation, order and list semantics) with the
+pack's nodes and the core stand-ins of tests/core_nodes.py, in temporary ComfyUI-like folders: the input
+folder holds examples/, ``models/motion_i2v`` the tiny set from ``python -m motion_i2v make-tiny`` and
+``models/checkpoints`` the tiny stand-in checkpoint (tests/tiny_sd.py: a tiny VAE and text encoder) under
+every checkpoint name the workflows load. A workflow naming a node that does not exist
+yet fails here, it is not skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from core_nodes import CoreFolders, core_node_classes, core_specs
+from mini_executor import run_prompt
+from PIL import Image
+from tiny_sd import write_tiny_checkpoint
+from workflow_tools import check_workflow, pack_specs, saved_values, to_api
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = sorted((ROOT / "workflows").glob("*.json"))
+ENVIRONMENT = ("MOTION_I2V_MODELS", "MOTION_I2V_INPUT", "MOTION_I2V_OUTPUT")
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """ComfyUI-like folders with the example inputs and the tiny models; the pack's fallbacks point at them."""
+    from motion_i2v.__main__ import main as motion_i2v_main
+
+    root = tmp_path_factory.mktemp("comfyui")
+    found = CoreFolders(input=root / "input", output=root / "output", temp=root / "temp",
+                        models={"checkpoints": root / "models" / "checkpoints",
+                                "motion_i2v": root / "models" / "motion_i2v"})
+    shutil.copytree(ROOT / "examples", found.input)
+    for folder in (found.output, found.temp, found.models["checkpoints"]):
+        folder.mkdir(parents=True)
+    assert motion_i2v_main(["make-tiny", str(found.models["motion_i2v"])]) == 0
+    loader = core_specs()["CheckpointLoaderSimple"]
+    for name in {name for path in WORKFLOWS
+                 for name in saved_values(json.loads(path.read_text()), loader, "ckpt_name")}:
+        write_tiny_checkpoint(found.models["checkpoints"], name)
+    patch = pytest.MonkeyPatch()
+    for name, value in zip(ENVIRONMENT, (found.models["motion_i2v"], found.input, found.output)):
+        patch.setenv(name, str(value))
+    yield found
+    patch.undo()
+
+
+@pytest.fixture(scope="module")
+def specs(pack, folders):
+    return {**core_specs(folders), **pack_specs(pack)}
+
+
+def test_there_are_workflows():
+    assert WORKFLOWS, "workflows/ holds no *.json"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.stem)
+def test_workflow_passes_static_checks(path, specs):
+    workflow = json.loads(path.read_text())
+    assert check_workflow(workflow, specs) == []
+
+
+def _saved_files(execution, folders: CoreFolders) -> list[tuple[Path, bool]]:
+    """(file, shown as animated) for every file the output nodes reported."""
+    files = []
+    for ui in execution.ui.values():
+        animated = bool(ui.get("animated", (False,))[0])
+        for entry in ui.get("images", []):
+            base = {"output": folders.output, "temp": folders.temp, "input": folders.input}[entry["type"]]
+            files.append((base / entry["subfolder"] / entry["filename"], animated))
+    return files
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.stem)
+def test_workflow_runs_end_to_end_on_tiny_models(path, pack, folders, specs):
+    workflow = json.loads(path.read_text())
+    prompt = to_api(workflow, specs)
+    classes = {**core_node_classes(folders), **pack.NODE_CLASS_MAPPINGS}
+    execution = run_prompt(prompt, classes, extra_data={"extra_pnginfo": {"workflow": workflow}})
+    assert not execution.node_errors, execution.node_errors
+    outputs = {node_id for node_id, entry in prompt.items()
+               if getattr(classes[entry["class_type"]], "OUTPUT_NODE", False)}
+    assert outputs <= set(execution.ui), f"output nodes without results: {sorted(outputs - set(execution.ui))}"
+    files = _saved_files(execution, folders)
+    assert files, "the workflow saved nothing"
+    for file, animated in files:
+        with Image.open(file) as picture:
+            frames = getattr(picture, "n_frames", 1)
+            assert picture.size[0] > 0 and picture.size[1] > 0, file
+            assert frames > 1 if animated else frames == 1, f"{file}: {frames} frames, animated={animated}"
