@@ -86,7 +86,12 @@ def warp_preview(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     linear, offset = dominant_motion(flow)
     background = affine_field(linear, offset, height, width)
     priority = (flow - background).square().sum(1, keepdim=True).sqrt().clamp(max=MAX_PRIORITY).exp()
-    carried = torch.cat((source * priority, -flow * priority, priority, torch.ones_like(priority)), dim=1)
+    # [image x e, -flow x e, e, 1], written in place: the largest temporaries of the preview.
+    carried = flow.new_empty(frames, 7, height, width)
+    torch.mul(source, priority, out=carried[:, :3])
+    torch.mul(flow, -priority, out=carried[:, 3:5])
+    carried[:, 5:6] = priority
+    carried[:, 6:].fill_(1)
     splat = forward_splat(carried, flow, mode="sum")
     votes, coverage = splat[:, 5:6], splat[:, 6:]
     mean = splat[:, :5] / votes.clamp_min(WEIGHT_EPS)
