@@ -83,26 +83,25 @@ def save_image(image: torch.Tensor, path: str) -> None:
     Image.fromarray(_to_uint8(image[None])[0], "RGB").save(path)
 
 
-def load_image(path: str) -> torch.Tensor:
-    """Read an image file (EXIF rotation applied, alpha dropped) -> [1, 3, H, W] float32 0..1."""
-    _check_exists(path, "image")
+def _read_picture(path: str, what: str, mode: str) -> np.ndarray:
+    """An image file as a float32 array in 0..1, EXIF rotation applied, converted to PIL ``mode``."""
+    _check_exists(path, what)
     try:
         with Image.open(path) as picture:
-            rgb = ImageOps.exif_transpose(picture).convert("RGB")
+            converted = ImageOps.exif_transpose(picture).convert(mode)
     except OSError as error:
-        raise ValueError(f"image: cannot read {path!r} as an image ({error})") from error
-    return rearrange(torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255), "h w c -> 1 c h w")
+        raise ValueError(f"{what}: cannot read {path!r} as an image ({error})") from error
+    return np.asarray(converted, dtype=np.float32) / 255
+
+
+def load_image(path: str) -> torch.Tensor:
+    """Read an image file (EXIF rotation applied, alpha dropped) -> [1, 3, H, W] float32 0..1."""
+    return rearrange(torch.from_numpy(_read_picture(path, "image", "RGB")), "h w c -> 1 c h w")
 
 
 def load_mask(path: str) -> torch.Tensor:
     """Read a mask image, white = 1 (its luminance; colour and alpha ignored) -> [H, W] float32 0..1."""
-    _check_exists(path, "mask")
-    try:
-        with Image.open(path) as picture:
-            gray = ImageOps.exif_transpose(picture).convert("L")
-    except OSError as error:
-        raise ValueError(f"mask: cannot read {path!r} as an image ({error})") from error
-    return torch.from_numpy(np.asarray(gray, dtype=np.float32) / 255)
+    return torch.from_numpy(_read_picture(path, "mask", "L"))
 
 
 def save_mask(mask: torch.Tensor, path: str) -> None:
