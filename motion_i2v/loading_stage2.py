@@ -40,6 +40,13 @@ RELEASE_FILES = {
 }
 REALISTIC_UNET_FILE = "models/stage2/DreamBooth_LoRA/realistic_unet.ckpt"  # the demo's base UNet (fp16)
 REALISTIC_VAE_FILE = "models/stage2/DreamBooth_LoRA/realisticVisionV51_v20Novae.safetensors"  # the demo's VAE
+# make-tiny's entries for stage 2, as its TINY_FILES: (kind, weight file, its config.json). The config
+# beside motion_block.bin is not in the release (which takes the bundled official config); for the
+# tiny set it tells the loader the tiny sizes.
+TINY_FILES = (
+    ("sd_unet", RELEASE_FILES["sd_unet"], "models/stage2/StableDiffusion/unet/config.json"),
+    ("motion_modules", RELEASE_FILES["motion_modules"], "models/stage2/Motion_Module/config.json"),
+)
 
 
 def animation_config(config: dict) -> UNet3DConfig:

@@ -18,6 +18,7 @@ from ..motion_i2v.pipelines.animate import (
     AnimationSettings,
     animate,
     check_inputs,
+    default_dtype,
     latent_preview,
 )
 from ..motion_i2v.pipelines.flow_gen import LATENT_SCALE, check_size
@@ -46,14 +47,6 @@ class Animator:
 
 def base_choices() -> list[str]:
     return [BASE_FROM_MODEL] + [f"{folder}/{name}" for folder in BASE_FOLDERS for name in model_files(folder)]
-
-
-def auto_dtype() -> torch.dtype:
-    """bf16 where the GPU has it, else fp16 on GPUs; fp32 on the CPU."""
-    device = torch_device()
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float16 if device.type == "mps" else torch.float32
 
 
 def patched_unet_weights(model) -> dict[str, torch.Tensor]:
@@ -114,7 +107,7 @@ class MotionI2VLoadAnimator:
         }
 
     def load(self, base_model, motion_module, dtype, model=None):
-        dtype = auto_dtype() if dtype == "auto" else resolve_dtype(dtype)
+        dtype = default_dtype(torch_device()) if dtype == "auto" else resolve_dtype(dtype)
         motion_path = model_path(motion_module)
         config = config_for_file("motion_modules", motion_path)
         if model is not None:

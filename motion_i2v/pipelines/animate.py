@@ -59,6 +59,13 @@ class AnimationSettings:
             raise ValueError(f"eta: expected >= 0, got {self.eta}")
 
 
+def default_dtype(device: torch.device) -> torch.dtype:
+    """The UNet precision to use on ``device``: bf16 on GPUs that have it, else fp16; fp32 on the CPU."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float16 if device.type == "mps" else torch.float32
+
+
 def frame_timesteps(timestep, batch: int, frames: int) -> torch.Tensor:
     """[B, F] float32 timesteps: frame 0 at ``REFERENCE_TIMESTEP`` (it is clean), the others at ``timestep``."""
     steps = torch.full((batch, frames), float(timestep))
