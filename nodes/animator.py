@@ -10,7 +10,14 @@ from einops import rearrange
 from PIL import Image
 
 from ..motion_i2v.loading import config_for_file, read_state_dict, resolve_dtype
-from ..motion_i2v.loading_stage2 import animation_config, check_animator_files, load_animator, load_animator_files
+from ..motion_i2v.loading_stage2 import (
+    REALISTIC_UNET_FILE,
+    RELEASE_FILES,
+    animation_config,
+    check_animator_files,
+    load_animator,
+    load_animator_files,
+)
 from ..motion_i2v.models import UNet3DConfig
 from ..motion_i2v.models.motion_augmented import PAIRINGS
 from ..motion_i2v.pipelines.animate import (
@@ -47,6 +54,13 @@ class Animator:
 
 def base_choices() -> list[str]:
     return [BASE_FROM_MODEL] + [f"{folder}/{name}" for folder in BASE_FOLDERS for name in model_files(folder)]
+
+
+def preselect(choices: list[str], endings: tuple[str, ...], folder: str = "") -> dict:
+    """The first choice in ``folder`` ending like a release file (in the order given), as the widget's default."""
+    found = next((choice for ending in endings for choice in choices
+                  if choice.startswith(folder) and choice.endswith(ending)), None)
+    return {"default": found} if found else {}
 
 
 def patched_unet_weights(model) -> dict[str, torch.Tensor]:
@@ -87,15 +101,20 @@ class MotionI2VLoadAnimator:
 
     @classmethod
     def INPUT_TYPES(cls):
+        bases, motion_files = base_choices(), model_files()
         return {
             "required": {
-                "base_model": (base_choices(), {"tooltip": (
-                    f"The SD1.5 base UNet: '{BASE_FROM_MODEL}' uses the MODEL input; 'checkpoints/...' a single-file "
-                    "SD1.5 checkpoint; 'motion_i2v/...' a release file such as realistic_unet.ckpt. A connected "
-                    "MODEL always wins.")}),
-                "motion_module": (model_files(), {"tooltip": (
-                    "Motion modules from models/motion_i2v: Motion-I2V's models/stage2/Motion_Module/motion_block.bin "
-                    "(AnimateDiff-v2 key layout), or a plain mm_sd_v15_v2.ckpt.")}),
+                "base_model": (bases, {
+                    **preselect(bases, (REALISTIC_UNET_FILE, RELEASE_FILES["sd_unet"]), "motion_i2v/"),
+                    "tooltip": f"The SD1.5 base UNet: '{BASE_FROM_MODEL}' uses the MODEL input; 'checkpoints/...' a "
+                               "single-file SD1.5 checkpoint; 'motion_i2v/...' a release file such as "
+                               "realistic_unet.ckpt. A connected MODEL always wins.",
+                }),
+                "motion_module": (motion_files, {
+                    **preselect(motion_files, (RELEASE_FILES["motion_modules"],)),
+                    "tooltip": "Motion modules from models/motion_i2v: Motion-I2V's models/stage2/Motion_Module/"
+                               "motion_block.bin (AnimateDiff-v2 key layout), or a plain mm_sd_v15_v2.ckpt.",
+                }),
                 "dtype": (list(DTYPES), {"default": "auto", "tooltip": (
                     "Weight precision: auto = bf16 on GPUs that have it, else fp16; fp32 on the CPU. The splat "
                     "of the features always runs in fp32.")}),

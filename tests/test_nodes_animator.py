@@ -59,6 +59,12 @@ def assert_stacked(animator, weights):
             assert torch.equal(loaded[key], value), key
 
 
+def test_release_files_are_preselected(nodes):
+    required = nodes[0].INPUT_TYPES()["required"]
+    assert required["base_model"][1]["default"] == f"motion_i2v/{SD_UNET}"
+    assert required["motion_module"][1]["default"] == MOTION
+
+
 @pytest.mark.parametrize("base", [f"motion_i2v/{SD_UNET}", f"checkpoints/{SINGLE_FILE}"])
 def test_loads_the_base_from_a_release_file_or_a_single_file_checkpoint(nodes, models, base):
     (animator,) = call_node(nodes[0], base_model=base, motion_module=MOTION, dtype="fp32")
