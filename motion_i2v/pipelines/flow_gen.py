@@ -24,10 +24,11 @@ from diffusers import AutoencoderKL
 from einops import rearrange, repeat
 
 from ..flow import from_normalized, to_normalized
-from ..hint import static_region
+from ..hint import sparse_hint, static_region
 from ..loading import load_models
 from ..models import ControlResiduals, TrajectoryControlNet, UNet3D
 from ..sampling import SAMPLERS, Callback, sample
+from ..trajectories import Trajectories
 
 LATENT_SCALE = 0.18215  # SD's latent scale, used for the image and the flow latents alike
 FRAME_STRIDE = 8  # source-video frames between generated frames, as the model was trained
@@ -72,6 +73,44 @@ class TrajectoryHint:
         frames, _, height, width = self.flow.shape
         if tuple(self.mask.shape) != (frames, height, width):
             raise ValueError(f"control mask: expected [F, H, W] = {[frames, height, width]}, got {list(self.mask.shape)}")
+
+
+@dataclass(frozen=True)
+class TrajectoryControl:
+    """Tracks, the hint's square half-size, the ControlNet strength and an optional brush, not yet rasterised.
+
+    ``trajectories``: on their own ``width x height`` canvas; ``brush``: [H, W] on that canvas, 1 = may
+    move. ``hint`` rasterises for an image of another size or frame count (points, square size and
+    brush follow the image).
+    """
+
+    trajectories: Trajectories
+    flow_unit: int = 64
+    strength: float = 1.0
+    brush: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        tracks = self.trajectories
+        static_region(self.brush, tracks.height, tracks.width)
+        x, y = tracks.path[..., 0], tracks.path[..., 1]  # [F, N]
+        outside = tracks.visibility & ((x < 0) | (y < 0) | (x > tracks.width - 1) | (y > tracks.height - 1))
+        if outside.any():
+            frame, track = outside.nonzero()[0].tolist()
+            raise ValueError(f"tracks: track {track} is at ({x[frame, track]:.1f}, {y[frame, track]:.1f}) in frame "
+                             f"{frame}, outside the {tracks.width}x{tracks.height} image (valid: 0 <= x <= "
+                             f"{tracks.width - 1}, 0 <= y <= {tracks.height - 1})")
+        if not 0 <= self.strength <= 10:
+            raise ValueError(f"strength: expected 0..10, got {self.strength}")
+
+    def hint(self, frames: int, height: int, width: int) -> TrajectoryHint:
+        """The sparse hint for ``frames`` frames of a ``width x height`` image."""
+        tracks = self.trajectories.rescaled(width, height).resampled(frames)
+        scale = (width / self.trajectories.width * height / self.trajectories.height) ** 0.5
+        brush = self.brush
+        if brush is not None and tuple(brush.shape) != (height, width):
+            brush = F.interpolate(brush[None, None].float(), size=(height, width), mode="nearest")[0, 0]
+        flow, mask = sparse_hint(tracks, max(1, round(self.flow_unit * scale)), brush)
+        return TrajectoryHint(flow, mask, self.strength, brush)
 
 
 def load_flow_model(unet, flow_vae, controlnet=None, *, device="cpu", dtype="fp32") -> FlowModel:

@@ -1,0 +1,247 @@
+"""Stage-1 nodes: load the flow model, turn tracks into trajectory control, predict the motion field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..motion_i2v.flow import MotionField
+from ..motion_i2v.loading import DTYPES
+from ..motion_i2v.models import UNet3DConfig
+from ..motion_i2v.pipelines.flow_gen import (
+    DEFAULT_FRAMES,
+    DEFAULT_GUIDANCE,
+    DEFAULT_STEPS,
+    LATENT_SCALE,
+    FlowModel,
+    TrajectoryControl,
+    check_size,
+    load_flow_model,
+    predict_motion_field,
+)
+from ..motion_i2v.sampling import SAMPLERS
+from ..motion_i2v.trajectories import Trajectories
+from ..motion_i2v.visualize import flow_to_color
+from .comfy import (
+    Progress,
+    intermediate_device,
+    load_model,
+    model_files,
+    model_path,
+    offload_device,
+    torch_device,
+    wrap_model,
+)
+from .convert import image_from_engine, image_to_engine, mask_to_engine
+
+CATEGORY = "Motion-I2V/Stage 1"
+NO_CONTROLNET = "none"
+DTYPE_CHOICES = ("auto", *DTYPES)
+# Where each file sits in the official release (or its convert re-save), to preselect the combos.
+OFFICIAL_NAMES = {
+    "unet": ("unet/diffusion_pytorch_model.bin", "flow_unet.safetensors"),
+    "flow_vae": ("vae_flow/diffusion_pytorch_model.bin", "flow_vae.safetensors"),
+    "controlnet": ("controlnet/controlnet.bin", "controlnet.safetensors"),
+}
+
+
+@dataclass(frozen=True)
+class FlowModelHandle:
+    """MI2V_FLOW_MODEL: the stage-1 networks as handed to ComfyUI's memory management.
+
+    ``unet``, ``flow_vae``, ``controlnet``: ModelPatchers inside ComfyUI, else the modules.
+    ``config``: the UNet's, to check inputs before anything moves to the device.
+    """
+
+    unet: object
+    flow_vae: object
+    controlnet: object | None
+    config: UNet3DConfig
+
+    def load(self) -> FlowModel:
+        controlnet = load_model(self.controlnet) if self.controlnet is not None else None
+        return FlowModel(load_model(self.unet), load_model(self.flow_vae), controlnet)
+
+
+def _default(files: list[str], slot: str) -> dict:
+    matches = [name for name in files if name.endswith(OFFICIAL_NAMES[slot])]
+    return {"default": matches[0]} if matches else {}
+
+
+def _auto_dtype() -> str:
+    """fp16 on accelerators (half the memory), fp32 on the CPU, where half precision is slow."""
+    return "fp16" if torch_device().type in ("cuda", "mps") else "fp32"
+
+
+class MotionI2VLoadFlowModel:
+    NODE_ID = "MotionI2VLoadFlowModel"
+    DISPLAY_NAME = "Motion-I2V Load Flow Model"
+    CATEGORY = CATEGORY
+    FUNCTION = "load"
+    RETURN_TYPES = ("MI2V_FLOW_MODEL",)
+    RETURN_NAMES = ("flow_model",)
+    OUTPUT_TOOLTIPS = ("The stage-1 motion-field generator: flow UNet, flow VAE and (optionally) the trajectory "
+                       "ControlNet.",)
+    DESCRIPTION = (
+        "Loads Motion-I2V's stage-1 weights from models/motion_i2v (extra_model_paths.yaml works), as released "
+        "(models/stage1/StableDiffusion-FlowGen/{unet/diffusion_pytorch_model.bin, vae_flow/"
+        "diffusion_pytorch_model.bin, controlnet/controlnet.bin}) or as safetensors re-saves from "
+        "'python -m motion_i2v convert'. Every file is checked key by key before any is loaded; a wrong or "
+        "damaged file is named in the error. The flow VAE always runs in float32. ComfyUI keeps the loaded "
+        "models between runs while the inputs stay the same."
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        files = model_files()
+        return {
+            "required": {
+                "unet": (files, {**_default(files, "unet"), "tooltip": "The flow UNet: .../unet/"
+                                 "diffusion_pytorch_model.bin (5.3 GB) or its safetensors re-save."}),
+                "flow_vae": (files, {**_default(files, "flow_vae"), "tooltip": "The 2-channel flow VAE: .../vae_flow/"
+                                     "diffusion_pytorch_model.bin (not the SD VAE in .../vae/)."}),
+                "controlnet": ([NO_CONTROLNET, *files], {**_default(files, "controlnet"), "tooltip":
+                               "The trajectory ControlNet (.../controlnet/controlnet.bin); 'none' predicts from "
+                               "the image and text only."}),
+                "dtype": (list(DTYPE_CHOICES), {"default": "auto", "tooltip": "Weight precision of the UNet and "
+                          "ControlNet: auto = fp16 on a GPU, fp32 on the CPU. The release is fp32."}),
+            }
+        }
+
+    def load(self, unet, flow_vae, controlnet, dtype):
+        paths = [model_path(unet), model_path(flow_vae)]
+        controlnet_path = None if controlnet == NO_CONTROLNET else model_path(controlnet)
+        dtype = _auto_dtype() if dtype == "auto" else dtype
+        model = load_flow_model(*paths, controlnet_path, device=offload_device(), dtype=dtype)
+        controlnet_handle = wrap_model(model.controlnet) if model.controlnet is not None else None
+        return (FlowModelHandle(wrap_model(model.unet), wrap_model(model.flow_vae), controlnet_handle,
+                                model.unet.config),)
+
+
+class MotionI2VTrajectoryControl:
+    NODE_ID = "MotionI2VTrajectoryControl"
+    DISPLAY_NAME = "Motion-I2V Trajectory Control"
+    CATEGORY = CATEGORY
+    FUNCTION = "build"
+    RETURN_TYPES = ("MI2V_CONTROL",)
+    RETURN_NAMES = ("control",)
+    OUTPUT_TOOLTIPS = ("Trajectory control for Predict Motion Field: the tracks, the hint's square size, the "
+                       "ControlNet strength and the brush.",)
+    DESCRIPTION = (
+        "Trajectory control as in the official demo: every track writes its displacement from frame 0 into a "
+        "square of half-side 'flow_unit' around its start point, which the ControlNet reads as a sparse motion "
+        "hint. With a motion brush, unpainted pixels become an explicit 'no motion' hint (and Predict Motion "
+        "Field zeroes the flow there). Tracks are resampled to the frame count and rescaled to the image size "
+        "when predicting."
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "tracks": ("TRACKS", {"tooltip": "Point tracks, e.g. from Motion-I2V Trajectories; every point must "
+                                      "lie inside the image."}),
+                "flow_unit": ("INT", {"default": 64, "min": 1, "max": 1024, "tooltip": "Half the side of each "
+                              "track's hint square, in pixels of the tracks' image (the demo's 'Flow Unit', 64 at "
+                              "512x320)."}),
+                "strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05, "tooltip": "ControlNet "
+                             "conditioning scale (official 1.0; 0 ignores the tracks)."}),
+            },
+            "optional": {
+                "brush": ("MASK", {"tooltip": "Motion brush at the tracks' image size: 1 = may move. Unpainted "
+                                   "pixels are hinted still. Leave empty (or all ones) to let everything move."}),
+            },
+        }
+
+    def build(self, tracks, flow_unit, strength, brush=None):
+        trajectories = Trajectories.from_tracks(tracks)
+        mask = mask_to_engine(brush, trajectories.height, trajectories.width, "brush") if brush is not None else None
+        return (TrajectoryControl(trajectories, flow_unit, strength, mask),)
+
+
+def conditioning_states(conditioning, name: str, width: int) -> torch.Tensor:
+    """A ComfyUI CONDITIONING ``[[cond [1, T, D], {...}]]`` -> cond [1, T, D], checked against the UNet."""
+    if not isinstance(conditioning, list) or len(conditioning) != 1 or not isinstance(conditioning[0][0], torch.Tensor):
+        count = len(conditioning) if isinstance(conditioning, list) else type(conditioning).__name__
+        raise ValueError(f"{name}: expected the CONDITIONING of one CLIP Text Encode, got {count} entries")
+    states = conditioning[0][0]
+    if states.ndim != 3 or states.shape[0] != 1 or states.shape[-1] != width:
+        raise ValueError(f"{name}: expected SD1.5 text states [1, T, {width}], got {list(states.shape)}; "
+                         "encode the prompt with the SD1.5 CLIP")
+    return states
+
+
+class MotionI2VPredictMotionField:
+    NODE_ID = "MotionI2VPredictMotionField"
+    DISPLAY_NAME = "Motion-I2V Predict Motion Field"
+    CATEGORY = CATEGORY
+    FUNCTION = "predict"
+    RETURN_TYPES = ("MOTION_FIELD", "IMAGE")
+    RETURN_NAMES = ("motion_field", "preview")
+    OUTPUT_TOOLTIPS = (
+        "The predicted motion field [F, 2, H, W] in pixels: the displacement of every pixel of the image to each "
+        "frame, frame 0 still.",
+        "The field colour-coded frame by frame (hue = direction, saturation = distance; white = still).",
+    )
+    DESCRIPTION = (
+        "Motion-I2V stage 1: predicts how every pixel of the image moves over the frames, from the prompt and "
+        "optionally drawn trajectories and a motion brush. Official settings: DDIM, 25 steps, CFG 7, 16 frames "
+        "at 512x320 (the size the model was trained at; other multiples of 8 work, multiples of 64 are best).\n"
+        "Use the SD1.5 checkpoint's CLIP for the prompts and its VAE for the image. Differences from the "
+        "official code: ComfyUI's VAE gives the posterior mode where the official pipeline draws a sample "
+        "(the image is still fed in [0, 1] as officially), and the run is seeded."
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "flow_model": ("MI2V_FLOW_MODEL", {"tooltip": "From Motion-I2V Load Flow Model."}),
+                "vae": ("VAE", {"tooltip": "The SD1.5 VAE (the official stage 1 uses SD1.5's) to encode the image."}),
+                "image": ("IMAGE", {"tooltip": "The image to animate (the first of a batch); width and height must "
+                                    "be multiples of 8."}),
+                "positive": ("CONDITIONING", {"tooltip": "The prompt, from CLIP Text Encode with the SD1.5 CLIP."}),
+                "negative": ("CONDITIONING", {"tooltip": "The negative prompt, from CLIP Text Encode."}),
+                "frames": ("INT", {"default": DEFAULT_FRAMES, "min": 2, "max": 16, "tooltip": "Frames of the field "
+                           "including the still frame 0 (the model makes 16)."}),
+                "steps": ("INT", {"default": DEFAULT_STEPS, "min": 1, "max": 1000, "tooltip": "Denoising steps "
+                          "(official 25)."}),
+                "cfg": ("FLOAT", {"default": DEFAULT_GUIDANCE, "min": 0.0, "max": 30.0, "step": 0.1, "tooltip":
+                        "Classifier-free guidance on the prompt (official 7; 1 or less disables it)."}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "tooltip": "Seed of the noise; "
+                         "the same seed gives the same field on any device."}),
+                "sampler": (list(SAMPLERS), {"default": "ddim", "tooltip": "ddim is the official sampler; the "
+                            "others are diffusers schedulers with the same noise schedule."}),
+            },
+            "optional": {
+                "control": ("MI2V_CONTROL", {"tooltip": "Trajectory control, from Motion-I2V Trajectory Control "
+                            "(needs the ControlNet in the flow model)."}),
+                "brush": ("MASK", {"tooltip": "Motion brush at the image size: 1 = may move; the field is zeroed "
+                          "elsewhere. Without it, the control's brush applies."}),
+            },
+        }
+
+    def predict(self, flow_model, vae, image, positive, negative, frames, steps, cfg, seed, sampler, control=None,
+                brush=None):
+        # Every input is checked before the models move to the device.
+        pixels = image_to_engine(image, "image")[:1]
+        height, width = pixels.shape[-2:]
+        check_size(height, width)
+        mask = mask_to_engine(brush, height, width, "brush") if brush is not None else None
+        hint = control.hint(frames, height, width) if control is not None else None
+        if hint is not None and flow_model.controlnet is None:
+            raise ValueError("control: the flow model was loaded without its ControlNet; choose the controlnet file "
+                             "in Motion-I2V Load Flow Model")
+        width_text = flow_model.config.cross_attention_dim
+        text = conditioning_states(positive, "positive", width_text)
+        negative_text = conditioning_states(negative, "negative", width_text)
+        # The official stage 1 encodes [0, 1] pixels; ComfyUI's VAE maps IMAGE x to 2x - 1 itself.
+        latent = vae.encode((image[:1, :, :, :3] + 1) / 2).float() * LATENT_SCALE
+        flow = predict_motion_field(flow_model.load(), latent, text, negative_text, hint=hint, brush=mask,
+                                    frames=frames, steps=steps, guidance=cfg, sampler=sampler, seed=seed,
+                                    callback=Progress(steps))
+        return MotionField(flow.to(intermediate_device())), image_from_engine(flow_to_color(flow))
+
+
+NODES = [MotionI2VLoadFlowModel, MotionI2VTrajectoryControl, MotionI2VPredictMotionField]
