@@ -6,40 +6,80 @@ Forward splatting moves every source pixel to where the field sends it (the offi
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 
 SPLAT_EPS = 1e-7  # the official kernel's denominator guard
+# Channels splatted together: small enough that each step's buffers stay in cache (benchmarks/warp.py).
+CHANNEL_CHUNK = 8
+# From this many channels on, one sparse matrix per frame beats a scatter per channel.
+SPARSE_MIN_CHANNELS = 32
 
 
-def _splat_targets(flow: torch.Tensor):
-    """Yield (index, weight) for the 4 integer neighbours of every displaced source pixel.
-
-    ``flow``: [N, 2, H, W] float32 pixels. ``index``: [N, H*W] int64 into the flattened target
-    grid; ``weight``: [N, H*W] float32 bilinear weight, 0 where the neighbour lies outside the
-    image or the displacement is not finite (so such contributions vanish).
-    """
-    _, _, height, width = flow.shape
-    ys, xs = torch.meshgrid(
-        torch.arange(height, device=flow.device, dtype=flow.dtype),
-        torch.arange(width, device=flow.device, dtype=flow.dtype),
+def _pixel_grid(height: int, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel-centre coordinates (ys, xs), each [H, W] float32."""
+    return torch.meshgrid(
+        torch.arange(height, device=device, dtype=torch.float32),
+        torch.arange(width, device=device, dtype=torch.float32),
         indexing="ij",
     )
-    target_x = rearrange(xs + flow[:, 0], "n h w -> n (h w)")
-    target_y = rearrange(ys + flow[:, 1], "n h w -> n (h w)")
-    finite = torch.isfinite(target_x) & torch.isfinite(target_y)
-    target_x = torch.where(finite, target_x, torch.zeros_like(target_x))
-    target_y = torch.where(finite, target_y, torch.zeros_like(target_y))
-    left, top = target_x.floor(), target_y.floor()
-    frac_x, frac_y = target_x - left, target_y - top
-    left, top = left.long(), top.long()
-    for dx, wx in ((0, 1 - frac_x), (1, frac_x)):
-        for dy, wy in ((0, 1 - frac_y), (1, frac_y)):
-            col, row = left + dx, top + dy
-            inside = finite & (col >= 0) & (col < width) & (row >= 0) & (row < height)
-            index = torch.where(inside, row * width + col, torch.zeros_like(col))
-            yield index, torch.where(inside, wx * wy, torch.zeros_like(wx))
+
+
+def _splat_targets(flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where one frame's pixels land on the padded canvas: ``index``, ``weight``, each [4 * H*W].
+
+    ``flow``: [2, H, W] float32 pixels. The canvas is the image with a margin of 1 pixel before
+    and 2 after along each axis, [(H+3) * (W+3)] flattened; corners outside the image land in the
+    margin, which ``_crop`` drops, so no masks are needed. Entry k * H*W + p is corner k (row-major
+    over dy, dx) of source pixel p. A non-finite displacement goes to the margin whole.
+    """
+    _, height, width = flow.shape
+    ys, xs = _pixel_grid(height, width, flow.device)
+    corners = []
+    for grid, displacement, size in ((ys, flow[1], height), (xs, flow[0], width)):
+        # Clamping to [-1, size] keeps in-image weights exact and sends the rest to the margin.
+        position = torch.nan_to_num(grid + displacement, nan=-1.0, posinf=-1.0, neginf=-1.0).clamp_(-1, size)
+        low = position.floor()
+        frac = position.sub_(low)
+        corners.append((low.long().add_(1).flatten(), torch.stack((1 - frac, frac)).flatten(1)))
+    (row, row_weight), (col, col_weight) = corners
+    canvas_width = width + 3
+    offsets = torch.tensor([0, 1, canvas_width, canvas_width + 1], device=flow.device)
+    index = (row * canvas_width + col) + offsets[:, None]
+    weight = row_weight[:, None] * col_weight[None]
+    return index.flatten(), weight.flatten()
+
+
+def _crop(canvas: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """[..., (H+3) * (W+3)] canvas -> [..., H, W] view of the image inside the margin."""
+    return rearrange(canvas, "... (h w) -> ... h w", w=width + 3)[..., 1 : height + 1, 1 : width + 1]
+
+
+def _splat_matrix(index: torch.Tensor, weight: torch.Tensor, pixels: int, canvas_size: int) -> torch.Tensor:
+    """The splat as a sparse CSR matrix [canvas, H*W]: target-by-source bilinear weights."""
+    # Sorting the entries by target gives the CSR rows; int32 keys take torch's radix sort.
+    order = torch.argsort(index.int(), stable=True)
+    row_starts = F.pad(torch.bincount(index, minlength=canvas_size).cumsum(0), (1, 0)).int()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        return torch.sparse_csr_tensor(
+            row_starts, (order % pixels).int(), weight[order], size=(canvas_size, pixels), check_invariants=False
+        )
+
+
+def _splat_channels(values: torch.Tensor, index: torch.Tensor, weight: torch.Tensor, matrix, canvas_size: int):
+    """Splat [C, H*W] float32 values -> canvas [C, (H+3)*(W+3)] float32.
+
+    Through ``matrix`` (from ``_splat_matrix``) when given, else with one scatter over all 4 corners.
+    """
+    if matrix is not None:
+        return rearrange(matrix @ rearrange(values, "c p -> p c").contiguous(), "s c -> c s")
+    contributions = rearrange(values[:, None] * rearrange(weight, "(k p) -> k p", k=4), "c k p -> c (k p)")
+    canvas = values.new_zeros(len(values), canvas_size)
+    return canvas.scatter_add_(1, index.expand(len(values), -1), contributions)
 
 
 def forward_splat(source: torch.Tensor, flow: torch.Tensor, mode: str = "avg") -> torch.Tensor:
@@ -49,7 +89,9 @@ def forward_splat(source: torch.Tensor, flow: torch.Tensor, mode: str = "avg") -
     (x, y) lands on the 4 integer neighbours of (x + dx, y + dy); neighbours outside the image and
     non-finite displacements are dropped. ``mode="sum"`` returns the accumulated ``w * source``;
     ``mode="avg"`` divides by the accumulated weight plus 1e-7, so holes are 0.
-    Accumulation runs in float32; the result has the dtype of ``source``.
+    Accumulation runs in float32, a frame and ``CHANNEL_CHUNK`` channels at a time; the result has
+    the dtype and memory format of ``source``. An inference op: it fills its result in place, so
+    it does not support autograd.
     """
     if mode not in ("avg", "sum"):
         raise ValueError(f"forward_splat: mode must be 'avg' or 'sum', got {mode!r}")
@@ -60,19 +102,28 @@ def forward_splat(source: torch.Tensor, flow: torch.Tensor, mode: str = "avg") -
         )
     if source.shape[0] != flow.shape[0] or source.shape[2:] != flow.shape[2:]:
         raise ValueError(
-            f"forward_splat: source {list(source.shape)} and flow {list(flow.shape)} differ in N, H or W"
+            f"forward_splat: source {list(source.shape)} and flow {list(flow.shape)} differ in N, H, or W"
         )
-    batch, channels, height, width = source.shape
-    values = rearrange(source.float(), "n c h w -> n c (h w)")
-    out = values.new_zeros(batch, channels, height * width)
-    weight_sum = values.new_zeros(batch, 1, height * width) if mode == "avg" else None
-    for index, weight in _splat_targets(flow.float()):
-        out.scatter_add_(2, index[:, None].expand(-1, channels, -1), values * weight[:, None])
-        if weight_sum is not None:
-            weight_sum.scatter_add_(2, index[:, None], weight[:, None])
-    if weight_sum is not None:
-        out = out / (weight_sum + SPLAT_EPS)
-    return rearrange(out, "n c (h w) -> n c h w", h=height).to(source.dtype)
+    frames, channels, height, width = source.shape
+    canvas_size = (height + 3) * (width + 3)
+    out = torch.empty_like(source)
+    for frame in range(frames):
+        index, weight = _splat_targets(flow[frame].float())
+        matrix = None
+        if channels >= SPARSE_MIN_CHANNELS:
+            matrix = _splat_matrix(index, weight, height * width, canvas_size)
+        if mode == "avg":
+            weight_sum = torch.zeros(canvas_size, device=weight.device).index_add_(0, index, weight)
+            denominator = _crop(weight_sum, height, width) + SPLAT_EPS
+        for start in range(0, channels, CHANNEL_CHUNK):
+            chunk = slice(start, start + CHANNEL_CHUNK)
+            values = rearrange(source[frame, chunk].float(), "c h w -> c (h w)")
+            splat = _crop(_splat_channels(values, index, weight, matrix, canvas_size), height, width)
+            if mode == "avg":
+                torch.div(splat, denominator, out=out[frame, chunk])
+            else:
+                out[frame, chunk].copy_(splat)
+    return out
 
 
 def backward_warp(source: torch.Tensor, flow: torch.Tensor, padding_mode: str = "zeros") -> torch.Tensor:
@@ -87,11 +138,7 @@ def backward_warp(source: torch.Tensor, flow: torch.Tensor, padding_mode: str = 
             f"got {list(source.shape)} and {list(flow.shape)}"
         )
     _, _, height, width = source.shape
-    ys, xs = torch.meshgrid(
-        torch.arange(height, device=flow.device, dtype=flow.dtype),
-        torch.arange(width, device=flow.device, dtype=flow.dtype),
-        indexing="ij",
-    )
+    ys, xs = _pixel_grid(height, width, flow.device)
     # grid_sample's align_corners=True maps -1 and 1 to the first and last pixel centres.
     grid_x = (xs + flow[:, 0]) * (2 / max(width - 1, 1)) - 1
     grid_y = (ys + flow[:, 1]) * (2 / max(height - 1, 1)) - 1
