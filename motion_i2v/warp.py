@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from einops import rearrange
 
 SPLAT_EPS = 1e-7  # the official kernel's denominator guard
-# Channels splatted together: small enough that each step's buffers stay in cache (benchmarks/warp.py).
-CHANNEL_CHUNK = 8
+# Values splatted in one step (channels x pixels): each step's buffers stay in cache (benchmarks/warp.py).
+CHUNK_ELEMENTS = 2**20
 # From this many channels on, one sparse matrix per frame beats a scatter per channel.
 SPARSE_MIN_CHANNELS = 32
 
@@ -89,7 +89,7 @@ def forward_splat(source: torch.Tensor, flow: torch.Tensor, mode: str = "avg") -
     (x, y) lands on the 4 integer neighbours of (x + dx, y + dy); neighbours outside the image and
     non-finite displacements are dropped. ``mode="sum"`` returns the accumulated ``w * source``;
     ``mode="avg"`` divides by the accumulated weight plus 1e-7, so holes are 0.
-    Accumulation runs in float32, a frame and ``CHANNEL_CHUNK`` channels at a time; the result has
+    Accumulation runs in float32, a frame and ~``CHUNK_ELEMENTS`` values at a time; the result has
     the dtype and memory format of ``source``. An inference op: it fills its result in place, so
     it does not support autograd.
     """
@@ -106,6 +106,7 @@ def forward_splat(source: torch.Tensor, flow: torch.Tensor, mode: str = "avg") -
         )
     frames, channels, height, width = source.shape
     canvas_size = (height + 3) * (width + 3)
+    chunk_channels = max(1, CHUNK_ELEMENTS // (height * width))
     out = torch.empty_like(source)
     for frame in range(frames):
         index, weight = _splat_targets(flow[frame].float())
@@ -115,8 +116,8 @@ def forward_splat(source: torch.Tensor, flow: torch.Tensor, mode: str = "avg") -
         if mode == "avg":
             weight_sum = torch.zeros(canvas_size, device=weight.device).index_add_(0, index, weight)
             denominator = _crop(weight_sum, height, width) + SPLAT_EPS
-        for start in range(0, channels, CHANNEL_CHUNK):
-            chunk = slice(start, start + CHANNEL_CHUNK)
+        for start in range(0, channels, chunk_channels):
+            chunk = slice(start, start + chunk_channels)
             values = rearrange(source[frame, chunk].float(), "c h w -> c (h w)")
             splat = _crop(_splat_channels(values, index, weight, matrix, canvas_size), height, width)
             if mode == "avg":

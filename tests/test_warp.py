@@ -13,7 +13,7 @@ from motion_i2v.warp import backward_warp, forward_splat
 def splat_path(request, monkeypatch):
     """Run every test through both accumulation paths, with chunks smaller than C."""
     monkeypatch.setattr(warp, "SPARSE_MIN_CHANNELS", 10**9 if request.param == "scatter" else 1)
-    monkeypatch.setattr(warp, "CHANNEL_CHUNK", 2)
+    monkeypatch.setattr(warp, "CHUNK_ELEMENTS", 100)  # a few channels per step at these sizes
     return request.param
 
 
