@@ -63,21 +63,36 @@ class TrajectoryControlNet(nn.Module):
         self.controlnet_down_blocks = nn.ModuleList(_zero_conv(width) for width in skip_channels)
         self.controlnet_mid_block = _zero_conv(channels[-1])
 
-    def forward(self, sample: torch.Tensor, timestep, encoder_hidden_states: torch.Tensor, control: torch.Tensor, *,
+    def embed(self, control: torch.Tensor) -> torch.Tensor:
+        """The condition embedding: [B, 5, F, H, W] -> [B, C0, F, H, W].
+
+        It does not depend on the timestep, so a sampler may compute it once and pass it to every step.
+        """
+        if control.ndim != 5 or control.shape[1] != CONTROL_CHANNELS:
+            raise ValueError(f"control: expected [B, {CONTROL_CHANNELS}, F, H, W] (flow latent + mask at latent "
+                             f"size), got {list(control.shape)}")
+        return self.controlnet_cond_embedding(control)
+
+    def forward(self, sample: torch.Tensor, timestep, encoder_hidden_states: torch.Tensor,
+                control: torch.Tensor | None = None, *, control_embedding: torch.Tensor | None = None,
                 stride: torch.Tensor | None = None, scale: float = 1.0,
                 temporal_context: Any = None) -> ControlResiduals:
         """Residuals for the UNet, already multiplied by ``scale``.
 
         ``sample``, ``timestep``, ``encoder_hidden_states``, ``stride``: exactly what the UNet gets.
-        ``control``: [B, 5, F, H, W] at latent resolution.
+        ``control``: [B, 5, F, H, W] at latent resolution, or instead ``control_embedding`` = ``embed(control)``.
         """
         check_sample(sample, self.config.in_channels, encoder_hidden_states)
-        expected = [sample.shape[0], CONTROL_CHANNELS, *sample.shape[2:]]
-        if list(control.shape) != expected:
-            raise ValueError(f"control: expected {expected} (flow latent + mask at latent size), got {list(control.shape)}")
+        if (control is None) == (control_embedding is None):
+            raise ValueError("control: give either the control or its embedding")
+        embedding = self.embed(control) if control is not None else control_embedding
+        expected = [sample.shape[0], self.config.block_out_channels[0], *sample.shape[2:]]
+        if list(embedding.shape) != expected:
+            raise ValueError(f"control: expected {[expected[0], CONTROL_CHANNELS, *expected[2:]]} (flow latent + "
+                             f"mask at latent size), got an embedding of {list(embedding.shape)}")
         frames = sample.shape[2]
         inputs = block_inputs(self, sample, timestep, encoder_hidden_states, stride, temporal_context)
-        hidden = self.conv_in(fold_frames(sample)) + fold_frames(self.controlnet_cond_embedding(control))
+        hidden = self.conv_in(fold_frames(sample)) + fold_frames(embedding)
         skips = [hidden]
         for block in self.down_blocks:
             hidden, block_skips = block(hidden, inputs)

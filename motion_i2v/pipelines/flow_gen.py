@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL
@@ -193,9 +194,15 @@ class FlowDenoiser:
         text = text.to(dtype)
         residuals: ControlResiduals | None = None
         if self.control is not None:
-            control = repeat(self.control.to(dtype), "1 c f h w -> b c f h w", b=batch)
-            residuals = self.controlnet(sample, t, text, control, stride=self.stride, scale=self.control_scale)
+            embedding = repeat(self._control_embedding, "1 c f h w -> b c f h w", b=batch)
+            residuals = self.controlnet(sample, t, text, control_embedding=embedding, stride=self.stride,
+                                        scale=self.control_scale)
         return self.unet(sample, t, text, stride=self.stride, control=residuals).float()
+
+    @cached_property
+    def _control_embedding(self) -> torch.Tensor:
+        # The same at every step and in both CFG halves: computed once per run.
+        return self.controlnet.embed(self.control.to(self.unet.conv_in.weight.dtype))
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if self.guidance <= 1 or self.negative_text is None:
