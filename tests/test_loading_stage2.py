@@ -33,8 +33,8 @@ def tiny_weights():
              for key, value in official_state_dict(build_model("animation_unet", "tiny"), "animation_unet").items()}
     base = {key: value for key, value in state.items() if MOTION_KEY not in key}
     motion = {key: value for key, value in state.items() if MOTION_KEY in key}
-    # tiny: 2 levels of 1 layer; up level 0 is plain, up level 1 has cross-attention
-    checkpoint = {LDM_UNET_PREFIX + key: value for key, value in to_ldm_unet(base, 1, [False, True]).items()}
+    # tiny: 2 levels of 1 layer; cross-attention only in the half-resolution level (up level 0)
+    checkpoint = {LDM_UNET_PREFIX + key: value for key, value in to_ldm_unet(base, 1, [True, False]).items()}
     return state, checkpoint, motion
 
 

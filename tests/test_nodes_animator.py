@@ -33,7 +33,7 @@ def models(tmp_path_factory):
     save_state_dict(weights["sd_unet"], root / SD_UNET)
     save_state_dict(weights["motion_modules"], root / MOTION)
     (root / MOTION).with_name("config.json").write_text(json.dumps(bundled_config("motion_modules", "tiny")))
-    ldm = to_ldm_unet(weights["sd_unet"], 1, [False, True])
+    ldm = to_ldm_unet(weights["sd_unet"], 1, [True, False])
     save_file({LDM_UNET_PREFIX + key: value for key, value in ldm.items()}, root / SINGLE_FILE)
     save_file({"conditioner.embedders.0.weight": torch.zeros(1)}, root / "sdxl.safetensors")
     clip, vae = load_tiny_checkpoint(write_tiny_checkpoint(tmp_path_factory.mktemp("checkpoints")))
@@ -89,7 +89,7 @@ class FakePatcher:
 
 def test_model_input_wins_and_its_patches_are_applied(nodes, models):
     weights = models[0]
-    bare = to_ldm_unet(weights["sd_unet"], 1, [False, True])
+    bare = to_ldm_unet(weights["sd_unet"], 1, [True, False])
     (animator,) = call_node(nodes[0], base_model=f"checkpoints/{SINGLE_FILE}", motion_module=MOTION, dtype="fp32",
                             model=FakePatcher(bare))
     loaded = loaded_weights(animator)
