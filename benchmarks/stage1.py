@@ -5,8 +5,9 @@
 
 One step = one call of the stage-1 denoiser: CFG batch 2 x 15 frames, 8-channel input, stride
 embedding, text cross-attention, and for "stage1" the trajectory ControlNet; tiny cases at 96x64
-(12x8 latents, the tests' size), real cases at 512x320 (64x40 latents). The reference is diffusers' ``UNetMotionModel`` (AnimateDiff) of the same size and
-input, the network a diffusers-only port would run, without stride embedding or ControlNet.
+(12x8 latents, the tests' size), real cases at 512x320 (64x40 latents). The reference is
+diffusers' ``UNetMotionModel`` (AnimateDiff) of the same size and input, the network a
+diffusers-only port would run, without stride embedding or ControlNet.
 ``--real`` builds the official-size UNet + ControlNet (random weights; minutes on a CPU) and runs one
 step in float32 and bfloat16, each in its own process so that peaks do not mix: ref = fp32, ours = bf16.
 peak_GiB: CUDA peak allocated memory, or on the CPU the process's peak resident set (imports included).
@@ -151,13 +152,15 @@ def real_cases(device: torch.device) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--real", action="store_true", help="also run one full-size step in fp32 and bf16 (slow on CPU)")
+    parser.add_argument("--real", action="store_true",
+                        help="also run one full-size step in fp32 and bf16 (slow on CPU)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     print(f"{'case':20s} {'ref_ms':>10s} {'ours_ms':>10s} {'ratio':>6s} {'peak_GiB':>9s}  device")
-    for row in tiny_cases(device) + (real_cases(device) if args.real else []):
-        print(row, flush=True)
+    for cases in (tiny_cases, real_cases) if args.real else (tiny_cases,):
+        for row in cases(device):
+            print(row, flush=True)
     return 0
 
 

@@ -91,7 +91,8 @@ def test_mis_shaped_keys_are_named(tmp_path, tiny_models):
 
 
 @pytest.mark.parametrize("keys, guess", [
-    (["model.diffusion_model.input_blocks.0.0.weight", "first_stage_model.encoder.conv_in.weight"], "Stable Diffusion 1"),
+    (["model.diffusion_model.input_blocks.0.0.weight", "first_stage_model.encoder.conv_in.weight"],
+     "Stable Diffusion 1"),
     (["conditioner.embedders.0.transformer.text_model.embeddings.position_ids",
       "model.diffusion_model.label_emb.0.0.weight"], "SDXL"),
 ])

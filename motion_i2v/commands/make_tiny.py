@@ -1,7 +1,8 @@
 """``python -m motion_i2v make-tiny DIR``: a complete tiny model set in the official file layout.
 
 Random weights at the tiny configs of ``motion_i2v/configs/tiny`` (the parity fixtures' widths, with
-the spatial attention at half resolution only, so that 512x320 workflow runs stay quick), under the official key names and file names, pickled with ``torch.save`` as the release is. Tests,
+the spatial attention at half resolution only, so that 512x320 workflow runs stay quick), under the
+official key names and file names, pickled with ``torch.save`` as the release is. Tests,
 CI and the README demo use it in place of the 18.6 GB release. Every parameter is drawn from a
 seeded generator, zero-initialised layers included, so the ControlNet and the motion modules act.
 """

@@ -79,14 +79,17 @@ class DownBlock(nn.Module):
         super().__init__()
         channels, heads = config.block_out_channels[index], config.attention_heads[index]
         count = config.layers_per_block
-        self.resnets = nn.ModuleList(_resnet(config, in_channels if i == 0 else channels, channels) for i in range(count))
+        self.resnets = nn.ModuleList(
+            _resnet(config, in_channels if i == 0 else channels, channels) for i in range(count)
+        )
         if config.cross_attention_blocks[index]:
             self.attentions = nn.ModuleList(_transformer(config, channels, heads) for _ in range(count))
         if config.down_motion(index):
             self.motion_modules = nn.ModuleList(_motion(config, channels) for _ in range(count))
         if index < len(config.block_out_channels) - 1:
+            padding = config.downsample_padding
             self.downsamplers = nn.ModuleList(
-                [Downsample2D(channels, use_conv=True, out_channels=channels, padding=config.downsample_padding, name="op")]
+                [Downsample2D(channels, use_conv=True, out_channels=channels, padding=padding, name="op")]
             )
 
     def forward(self, hidden: torch.Tensor, inputs: BlockInputs) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -158,9 +161,3 @@ class UpBlock(nn.Module):
             hidden = self.upsamplers[0](hidden, upsample_size)
         return hidden
 
-
-def build_encoder(config: UNet3DConfig) -> tuple[nn.ModuleList, MidBlock]:
-    """The down blocks and the mid block, shared by the UNet and its ControlNet copy."""
-    channels = [config.block_out_channels[0], *config.block_out_channels]
-    down = nn.ModuleList(DownBlock(config, i, channels[i]) for i in range(len(config.block_out_channels)))
-    return down, MidBlock(config)

@@ -120,7 +120,8 @@ class UNet3DConfig:
             if key in values and values[key] not in accepted:
                 raise ValueError(f"UNet config: {key}={values[key]!r} is not supported (expected one of {accepted})")
         kwargs = {name: _tuple(values[key]) for key, name in _OFFICIAL_FIELDS.items() if key in values}
-        down = [name.replace("2D", "3D") for name in values.get("down_block_types", (_CROSS_DOWN,) * 3 + (_PLAIN_DOWN,))]
+        default_down = (_CROSS_DOWN,) * 3 + (_PLAIN_DOWN,)
+        down = [name.replace("2D", "3D") for name in values.get("down_block_types", default_down)]
         if any(name not in (_CROSS_DOWN, _PLAIN_DOWN) for name in down):
             raise ValueError(f"UNet config: down_block_types {down} must be {_CROSS_DOWN} or {_PLAIN_DOWN}")
         cross = tuple(name == _CROSS_DOWN for name in down)

@@ -15,10 +15,8 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from .blocks import build_encoder
 from .config import UNet3DConfig
-from .embeddings import attach_frame_embedding
-from .unet3d import ControlResiduals, block_inputs, check_sample, fold_frames
+from .unet3d import ControlResiduals, attach_encoder, block_inputs, check_sample, fold_frames
 
 CONTROL_CHANNELS = 5  # flow-VAE latent (4) + hint mask (1)
 CONDITIONING_HIDDEN = 512  # hard-coded upstream, whatever the UNet width
@@ -51,12 +49,9 @@ class TrajectoryControlNet(nn.Module):
 
     def __init__(self, config: UNet3DConfig):
         super().__init__()
-        self.config = config
+        attach_encoder(self, config)
         channels = config.block_out_channels
-        self.conv_in = nn.Conv2d(config.in_channels, channels[0], kernel_size=3, padding=1)
-        attach_frame_embedding(self, config)
         self.controlnet_cond_embedding = ConditioningEmbedding(channels[0])
-        self.down_blocks, self.mid_block = build_encoder(config)
         skip_channels = [channels[0]]
         for i, width in enumerate(channels):
             skip_channels += [width] * (config.layers_per_block + (i < len(channels) - 1))

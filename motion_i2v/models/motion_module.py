@@ -77,6 +77,9 @@ class TemporalAttnProcessor:
         return attn.to_out(merge_heads(out))
 
 
+Processor = Callable[["TemporalAttention", torch.Tensor, TemporalCall], torch.Tensor]
+
+
 class TemporalAttention(nn.Module):
     """Temporal self-attention weights (to_q, to_k, to_v without bias; to_out = Linear + Dropout)."""
 
@@ -88,7 +91,7 @@ class TemporalAttention(nn.Module):
         self.to_v = nn.Linear(channels, channels, bias=False)
         self.to_out = nn.Sequential(nn.Linear(channels, channels), nn.Dropout(0.0))
         self.pos_encoder = PositionalEncoding(channels, max_len)
-        self.processor: Callable[[TemporalAttention, torch.Tensor, TemporalCall], torch.Tensor] = TemporalAttnProcessor()
+        self.processor: Processor = TemporalAttnProcessor()
 
     def forward(self, hidden: torch.Tensor, call: TemporalCall) -> torch.Tensor:
         """``hidden``: [(B H W), F, C] -> [(B H W), F, C]."""
@@ -100,7 +103,9 @@ class TemporalTransformerBlock(nn.Module):
 
     def __init__(self, channels: int, heads: int, attention_blocks: int, max_len: int):
         super().__init__()
-        self.attention_blocks = nn.ModuleList(TemporalAttention(channels, heads, max_len) for _ in range(attention_blocks))
+        self.attention_blocks = nn.ModuleList(
+            TemporalAttention(channels, heads, max_len) for _ in range(attention_blocks)
+        )
         self.norms = nn.ModuleList(nn.LayerNorm(channels) for _ in range(attention_blocks))
         self.ff = FeedForward(channels, activation_fn="geglu")
         self.ff_norm = nn.LayerNorm(channels)

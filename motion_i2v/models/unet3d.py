@@ -15,7 +15,7 @@ import torch
 from einops import rearrange, repeat
 from torch import nn
 
-from .blocks import BlockInputs, UpBlock, build_encoder
+from .blocks import BlockInputs, DownBlock, MidBlock, UpBlock
 from .config import UNet3DConfig
 from .embeddings import attach_frame_embedding, frame_embedding
 
@@ -36,11 +36,22 @@ def check_sample(sample: torch.Tensor, channels: int, text: torch.Tensor) -> Non
     if sample.ndim != 5 or sample.shape[1] != channels:
         raise ValueError(f"sample: expected [B, {channels}, F, H, W], got {list(sample.shape)}")
     if text.ndim != 3 or text.shape[0] != sample.shape[0]:
-        raise ValueError(f"encoder_hidden_states: expected [B, T, D] with B = {sample.shape[0]}, got {list(text.shape)}")
+        raise ValueError(f"encoder_hidden_states: expected [B, T, D] with B = {sample.shape[0]}, "
+                         f"got {list(text.shape)}")
 
 
 def fold_frames(sample: torch.Tensor) -> torch.Tensor:
     return rearrange(sample, "b c f h w -> (b f) c h w")
+
+
+def attach_encoder(model: nn.Module, config: UNet3DConfig) -> None:
+    """Give ``model`` the input conv, time embeddings, down blocks and mid block (UNet and ControlNet alike)."""
+    model.config = config
+    channels = config.block_out_channels
+    model.conv_in = nn.Conv2d(config.in_channels, channels[0], kernel_size=3, padding=1)
+    attach_frame_embedding(model, config)
+    model.down_blocks = nn.ModuleList(DownBlock(config, i, channels[max(i - 1, 0)]) for i in range(len(channels)))
+    model.mid_block = MidBlock(config)
 
 
 def block_inputs(model: nn.Module, sample: torch.Tensor, timestep, encoder_hidden_states: torch.Tensor,
@@ -57,11 +68,8 @@ class UNet3D(nn.Module):
 
     def __init__(self, config: UNet3DConfig):
         super().__init__()
-        self.config = config
+        attach_encoder(self, config)
         channels = config.block_out_channels
-        self.conv_in = nn.Conv2d(config.in_channels, channels[0], kernel_size=3, padding=1)
-        attach_frame_embedding(self, config)
-        self.down_blocks, self.mid_block = build_encoder(config)
         self.up_blocks = nn.ModuleList(UpBlock(config, i) for i in range(len(channels)))
         self.conv_norm_out = nn.GroupNorm(config.norm_num_groups, channels[0], eps=config.norm_eps)
         self.conv_act = nn.SiLU()

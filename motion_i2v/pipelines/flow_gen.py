@@ -73,7 +73,8 @@ class TrajectoryHint:
     def __post_init__(self) -> None:
         frames, _, height, width = self.flow.shape
         if tuple(self.mask.shape) != (frames, height, width):
-            raise ValueError(f"control mask: expected [F, H, W] = {[frames, height, width]}, got {list(self.mask.shape)}")
+            raise ValueError(f"control mask: expected [F, H, W] = {[frames, height, width]}, "
+                             f"got {list(self.mask.shape)}")
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,8 @@ def _generator_device(generator: torch.Generator | None) -> torch.device:
     return generator.device if generator is not None else torch.device("cpu")
 
 
-def encode_control(flow_vae: AutoencoderKL, hint: TrajectoryHint, generator: torch.Generator | None = None) -> torch.Tensor:
+def encode_control(flow_vae: AutoencoderKL, hint: TrajectoryHint,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
     """The ControlNet input for frames 1..F-1: [1, 5, F-1, H/8, W/8] = [flow latent (4, unscaled), mask (1)]."""
     flow, mask = hint.flow[1:].float(), hint.mask[1:, None].float()
     sparse = (to_normalized(flow) - 0.5) * mask + 0.5  # unknown pixels read as "no motion" (0.5)
@@ -263,7 +265,8 @@ def predict_motion_field(model: FlowModel, image_latent: torch.Tensor, text: tor
     check_request(image_latent, text, negative_text, frames=frames, steps=steps, sampler=sampler, hint=hint,
                   brush=brush, max_frames=max_frames)
     if hint is not None and model.controlnet is None:
-        raise ValueError("control: a trajectory hint needs the ControlNet; load the flow model with its controlnet file")
+        raise ValueError("control: a trajectory hint needs the ControlNet; load the flow model with its "
+                         "controlnet file")
     height, width = image_latent.shape[-2] * 8, image_latent.shape[-1] * 8
     if (height, width) != TRAINED_SIZE:
         log.info("Motion-I2V stage 1 at %dx%d; the released model was trained at 512x320", width, height)
