@@ -1,0 +1,139 @@
+"""Motion extraction from synthetic videos whose true field is known (tests/synthetic_video.py)."""
+
+import sys
+
+import pytest
+import torch
+
+from motion_i2v.flow import MotionField
+from motion_i2v.v2v import extract_motion, resize_motion, sample_frames
+from motion_i2v.warp import backward_warp
+from synthetic_video import moving_texture
+
+MARGIN = 8  # pixels near the border, where DIS has less support on one side
+
+
+@pytest.fixture(scope="module")
+def extracted():
+    """kind -> (video, true field, extracted MotionField), each motion extracted once."""
+    results = {}
+    for kind in ("translate", "rotate", "zoom"):
+        video, truth = moving_texture(kind)
+        results[kind] = video, truth, extract_motion(video)
+    return results
+
+
+def stays_in_view(truth: torch.Tensor, margin: int = MARGIN) -> torch.Tensor:
+    """[F, H, W] bool: pixels at least ``margin`` inside the image in frame 0 and where they land."""
+    height, width = truth.shape[-2:]
+    x = torch.arange(width) + truth[:, 0]
+    y = torch.arange(height)[:, None] + truth[:, 1]
+    landed = (x >= margin) & (x <= width - 1 - margin) & (y >= margin) & (y <= height - 1 - margin)
+    start = torch.zeros(height, width, dtype=torch.bool)
+    start[margin:-margin, margin:-margin] = True
+    return landed & start
+
+
+def leaves_view(truth: torch.Tensor) -> torch.Tensor:
+    """[F, H, W] bool: pixels whose true position is more than 2 px outside the image."""
+    height, width = truth.shape[-2:]
+    x = torch.arange(width) + truth[:, 0]
+    y = torch.arange(height)[:, None] + truth[:, 1]
+    return (x < -2) | (x > width + 1) | (y < -2) | (y > height + 1)
+
+
+@pytest.mark.parametrize("kind, bound", [("translate", 0.5), ("rotate", 1.0), ("zoom", 1.0)])
+def test_end_point_error_in_the_interior(extracted, kind, bound):
+    _, truth, motion = extracted[kind]
+    assert isinstance(motion, MotionField)
+    assert motion.flow.shape == truth.shape and motion.reliability.shape == (16, 128, 192)
+    error = (motion.flow - truth).norm(dim=1)
+    interior = stays_in_view(truth)
+    assert error[interior].mean() < bound, f"{kind}: mean EPE {error[interior].mean():.3f} px"
+
+
+def test_frame_zero_is_still_and_fully_reliable(extracted):
+    _, _, motion = extracted["zoom"]
+    assert (motion.flow[0] == 0).all() and (motion.reliability[0] == 1).all()
+    assert motion.reliability.min() >= 0 and motion.reliability.max() <= 1
+
+
+@pytest.mark.parametrize("kind", ["translate", "rotate", "zoom"])
+def test_content_leaving_the_view_is_unreliable_and_the_rest_reliable(extracted, kind):
+    _, truth, motion = extracted[kind]
+    leaving = leaves_view(truth)
+    assert leaving.any() and (motion.reliability[leaving] == 0).float().mean() > 0.95
+    assert motion.reliability[stays_in_view(truth)].mean() > 0.95
+
+
+@pytest.mark.parametrize("kind", ["translate", "rotate", "zoom"])
+def test_frames_sampled_along_the_field_give_back_frame_zero(extracted, kind):
+    video, _, motion = extracted[kind]
+    frames = video.permute(0, 3, 1, 2)  # [F, 3, H, W]
+    # Frame i at p + f(p) shows what frame 0 shows at p.
+    pulled = backward_warp(frames, motion.flow)
+    reliable = motion.reliability > 0.5
+    error = (pulled - frames[:1]).abs().mean(dim=1)
+    assert reliable[1:].float().mean() > 0.7
+    # The texture's standard deviation is about 0.2; the true field itself leaves up to 0.006
+    # (bilinear resampling), a still field 0.1 and more.
+    assert error[reliable].mean() < 0.02, f"{kind}: mean photometric error {error[reliable].mean():.4f}"
+
+
+def test_progress_counts_four_flows_per_frame():
+    video, _ = moving_texture("translate", frames=3, height=64, width=96)
+    calls = []
+    extract_motion(video, preset="ultrafast", progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(4, 8), (8, 8)]
+
+
+def test_a_single_frame_is_a_still_field():
+    motion = extract_motion(torch.rand(1, 20, 30, 3))
+    assert motion.flow.shape == (1, 2, 20, 30) and (motion.flow == 0).all() and (motion.reliability == 1).all()
+
+
+def test_sample_frames_takes_every_stride_th_frame():
+    video = torch.arange(10.0).view(10, 1, 1, 1).expand(10, 2, 2, 3)
+    assert sample_frames(video, 4, stride=3)[:, 0, 0, 0].tolist() == [0, 3, 6, 9]
+    assert sample_frames(video, 3, stride=2, start=1)[:, 0, 0, 0].tolist() == [1, 3, 5]
+    with pytest.raises(ValueError, match="4 frames with stride 3 from frame 1 need 11 frames, the video has 10"):
+        sample_frames(video, 4, stride=3, start=1)
+    with pytest.raises(ValueError, match="stride >= 1"):
+        sample_frames(video, 4, stride=0)
+
+
+def test_resize_motion_rescales_vectors_and_reliability():
+    flow = torch.zeros(2, 2, 10, 20)
+    flow[1, 0], flow[1, 1] = 4.0, -2.0
+    reliability = torch.ones(2, 10, 20)
+    reliability[1, :, :10] = 0
+    resized = resize_motion(MotionField(flow, reliability), 5, 40)
+    assert resized.flow.shape == (2, 2, 5, 40)
+    torch.testing.assert_close(resized.flow[1, 0], torch.full((5, 40), 8.0))  # width doubles
+    torch.testing.assert_close(resized.flow[1, 1], torch.full((5, 40), -1.0))  # height halves
+    assert resized.reliability.shape == (2, 5, 40)
+    assert (resized.reliability[1, :, :19] == 0).all() and (resized.reliability[1, :, 21:] == 1).all()
+
+
+@pytest.mark.parametrize(
+    "frames, options, message",
+    [
+        (torch.rand(4, 8, 8), {}, r"frames: expected \[F, H, W, 3\]"),
+        (torch.rand(4, 8, 8, 4), {}, r"frames: expected \[F, H, W, 3\]"),
+        (torch.rand(2, 8, 8, 3), {"method": "farneback"}, "method: expected one of"),
+        (torch.rand(2, 8, 8, 3), {"preset": "slow"}, "preset: expected one of"),
+        (torch.rand(2, 8, 8, 3), {"method": "raft"}, "raft_weights: method 'raft' needs a local RAFT weight file"),
+        (torch.rand(2, 8, 8, 3), {"method": "raft", "raft_weights": "/nonexistent/raft.pth"}, "raft_weights"),
+    ],
+)
+def test_bad_inputs_raise(frames, options, message):
+    with pytest.raises(ValueError, match=message):
+        extract_motion(frames, **options)
+
+
+def test_raft_without_torchvision_says_what_to_install(tmp_path, monkeypatch):
+    weights = tmp_path / "raft_large.pth"
+    weights.write_bytes(b"not read before torchvision is found")
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # makes `import torchvision...` fail
+    with pytest.raises(ImportError, match="pip install torchvision"):
+        extract_motion(torch.rand(2, 16, 16, 3), method="raft", raft_weights=weights)
