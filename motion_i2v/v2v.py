@@ -42,14 +42,14 @@ Progress = Callable[[int, int], None]
 
 
 def sample_frames(video: torch.Tensor, frames: int, stride: int = 1, start: int = 0) -> torch.Tensor:
-    """Frames start, start + stride, ... of a video: [T, H, W, 3] -> [frames, H, W, 3]."""
+    """Frames start, start + stride, ... of a video: [T, ...] -> [frames, ...] (any frame layout)."""
     if frames < 1 or stride < 1 or start < 0:
         raise ValueError(f"sample_frames: need frames >= 1, stride >= 1, start >= 0; got {frames}, {stride}, {start}")
     needed = start + (frames - 1) * stride + 1
     if video.shape[0] < needed:
         raise ValueError(
             f"video: {frames} frames with stride {stride} from frame {start} need {needed} frames, "
-            f"the video has {video.shape[0]}; lower frames or stride"
+            f"the video has {video.shape[0]}; lower the frames, the stride or the start"
         )
     return video[start:needed:stride]
 
