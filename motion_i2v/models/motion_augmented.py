@@ -68,10 +68,6 @@ class MotionGuidance:
         if flow.ndim == 4:
             object.__setattr__(self, "flow", flow[None])
 
-    @property
-    def frames(self) -> int:
-        return self.flow.shape[1]
-
     def at(self, height: int, width: int) -> torch.Tensor:
         """The field at a feature size: [B, F, 2, height, width] float32, vectors in feature pixels."""
         key = (height, width)
