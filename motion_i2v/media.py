@@ -41,6 +41,11 @@ def _check_frames(frames: torch.Tensor, what: str) -> None:
         raise ValueError(f"{what}: expected frames [F, 3, H, W] with F >= 1, got {shape}")
 
 
+def _make_folder(path: str) -> None:
+    """Create the folder a file is written to, as a fresh clone has no output folder yet."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+
 def save_animation(frames: torch.Tensor, path: str, fps: float = 8.0) -> None:
     """Write ``frames`` [F, 3, H, W] 0..1 as an animated .webp or .gif (Pillow, looping) or an .mp4
     (OpenCV, codec mp4v); the extension of ``path`` chooses."""
@@ -51,6 +56,7 @@ def save_animation(frames: torch.Tensor, path: str, fps: float = 8.0) -> None:
     if not fps > 0:
         raise ValueError(f"fps: expected a number > 0, got {fps}")
     pixels = _to_uint8(frames)
+    _make_folder(path)
     if extension == ".mp4":
         _save_mp4(pixels, path, fps)
         return
@@ -80,6 +86,7 @@ def _save_mp4(pixels: np.ndarray, path: str, fps: float) -> None:
 def save_image(image: torch.Tensor, path: str) -> None:
     """Write one image [3, H, W] 0..1 (format from the extension, e.g. .png)."""
     _check_frames(image[None], "image")
+    _make_folder(path)
     Image.fromarray(_to_uint8(image[None])[0], "RGB").save(path)
 
 

@@ -59,8 +59,8 @@ def test_preview_writes_the_animation_and_the_flow_strip(inputs, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
-def test_camera_only_preview_pans_the_image(inputs, capsys):
-    out = inputs / "pan.gif"
+def test_camera_only_preview_pans_the_image_into_a_new_folder(inputs, capsys):
+    out = inputs / "not" / "yet" / "pan.gif"
     code = main(["preview", "--image", str(inputs / "image.png"), "--out", str(out), "--frames", "3",
                  "--camera", "pan_x:4", "--camera", "zoom_in:1.0"])
     assert code == 0, capsys.readouterr().err
@@ -91,7 +91,6 @@ def test_example_inputs_parse_and_run(tmp_path, capsys):
         (["--out", "{tmp}/clip.gif", "--tracks", "{tmp}/absent.json"], "--tracks: no such file"),
         (["--out", "{tmp}/clip.gif", "--camera", "dolly:3"], "the preset must be one of"),
         (["--out", "{tmp}/clip.gif", "--camera", "zoom_in:big"], "must be a number"),
-        (["--out", "{tmp}/nowhere/clip.gif", "--camera", "pan_x"], "does not exist"),
         (["--out", "{tmp}/clip.gif", "--camera", "pan_x", "--frames", "0"], "--frames: expected at least 1"),
     ],
 )

@@ -68,9 +68,6 @@ def _check_arguments(args) -> list[tuple[str, float]]:
     for option, path in (("--image", args.image), ("--tracks", args.tracks), ("--brush", args.brush)):
         if path is not None and not os.path.isfile(path):
             raise ValueError(f"{option}: no such file: {path}")
-    folder = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(folder):
-        raise ValueError(f"--out: the folder {folder} does not exist")
     return [_parse_camera(spec) for spec in args.camera]
 
 
