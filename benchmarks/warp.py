@@ -7,7 +7,8 @@
   ours = ``warp.forward_splat`` (official "avg" softsplat), both moving the same float32 source
   along the same smooth random field (about 8 px, many pixels crossing image borders). C = 4 is an
   image-like case; C = 320 at 320x512 is the widest stage-2 feature at full image size (3.4 GB per
-  tensor); 30x320x40x64 is one stage-2 motion module's call (CFG x 15 frames at latent size).
+  tensor); 30x320x40x64 is one stage-2 motion module's call (CFG x 15 frames at latent size), its
+  source channels-last as ``models.motion_augmented`` passes it (a view of [(B H W), C] tokens).
 - ``preview_16x320x512``: ref = a plain ``forward_splat`` of the image (holes stay black), ours =
   ``preview.warp_preview`` (holes filled), 16 frames.
 Each case runs in its own process, so peak_GiB is that case's peak: CUDA peak allocated memory, or
@@ -31,10 +32,10 @@ from motion_i2v.preview import warp_preview  # noqa: E402
 from motion_i2v.warp import backward_warp, forward_splat  # noqa: E402
 from stage1 import line, peak_gib, reset_peak, time_ms  # noqa: E402
 
-SPLAT_CASES = {  # name: (frames, channels, height, width)
-    "splat_16x4x320x512": (16, 4, 320, 512),
-    "splat_16x320x320x512": (16, 320, 320, 512),
-    "splat_30x320x40x64": (30, 320, 40, 64),
+SPLAT_CASES = {  # name: (frames, channels, height, width, memory format)
+    "splat_16x4x320x512": (16, 4, 320, 512, torch.contiguous_format),
+    "splat_16x320x320x512": (16, 320, 320, 512, torch.contiguous_format),
+    "splat_30x320x40x64": (30, 320, 40, 64, torch.channels_last),
 }
 PREVIEW_CASE = "preview_16x320x512"
 
@@ -59,8 +60,9 @@ def run_case(name: str, device_name: str, queue) -> None:
         reset_peak(device)
         ours_ms = time_ms(lambda: warp_preview(image, flow))
     else:
-        frames, channels, height, width = SPLAT_CASES[name]
+        frames, channels, height, width, memory_format = SPLAT_CASES[name]
         source = torch.randn(frames, channels, height, width, generator=generator).to(device)
+        source = source.contiguous(memory_format=memory_format)
         flow = smooth_field(frames, height, width, generator).to(device)
         ref_ms = time_ms(lambda: backward_warp(source, flow))
         reset_peak(device)

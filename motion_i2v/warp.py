@@ -15,8 +15,10 @@ from einops import rearrange
 SPLAT_EPS = 1e-7  # the official kernel's denominator guard
 # Values splatted in one step (channels x pixels): each step's buffers stay in cache (benchmarks/warp.py).
 CHUNK_ELEMENTS = 2**20
-# From this many channels on, one sparse matrix per frame beats a scatter per channel.
+# From this many channels on, one sparse matrix per frame beats a scatter per channel (CPU and CUDA;
+# other backends lack sparse CSR products and always scatter).
 SPARSE_MIN_CHANNELS = 32
+SPARSE_DEVICES = ("cpu", "cuda")
 
 
 def _pixel_grid(height: int, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,7 +113,7 @@ def forward_splat(source: torch.Tensor, flow: torch.Tensor, mode: str = "avg") -
     for frame in range(frames):
         index, weight = _splat_targets(flow[frame].float())
         matrix = None
-        if channels >= SPARSE_MIN_CHANNELS:
+        if channels >= SPARSE_MIN_CHANNELS and source.device.type in SPARSE_DEVICES:
             matrix = _splat_matrix(index, weight, height * width, canvas_size)
         if mode == "avg":
             weight_sum = torch.zeros(canvas_size, device=weight.device).index_add_(0, index, weight)
