@@ -9,8 +9,8 @@ is skipped. The test builds, in a temporary folder: the tiny motion_i2v models
 (``python -m motion_i2v make-tiny``), a random SD1.5 checkpoint that ComfyUI's CheckpointLoaderSimple
 detects (``tests/comfyui_tiny_sd15.py``: a one-level 320-wide UNet with full-size CLIP-L and VAE, since
 ComfyUI builds those two at full size whatever the weights; about 0.5 GB, written under every checkpoint
-name the workflows use), the example inputs, and an ``extra_model_paths.yaml`` whose ``custom_nodes``
-entry holds a symlink to this repository. It starts ``main.py --cpu`` on a free port of 127.0.0.1 (all
+name the workflows use), the example inputs at a quarter of their size, and an ``extra_model_paths.yaml`` whose ``custom_nodes``
+entry holds a symlink to this repository. Prompts run with every ``steps`` lowered to 2. It starts ``main.py --cpu`` on a free port of 127.0.0.1 (all
 traffic stays there), converts each workflow to the API format with the server's own ``/object_info``,
 queues it, waits on ``/history`` and checks success and the saved files through ``/view``.
 
@@ -39,12 +39,21 @@ from pathlib import Path
 import pytest
 from core_nodes import CORE_CLASSES, CoreFolders, core_specs
 from PIL import Image
-from workflow_tools import NodeSpec, check_workflow, pack_specs, saved_values, to_api
+from workflow_tools import (
+    NodeSpec,
+    check_workflow,
+    pack_specs,
+    quick_settings,
+    saved_values,
+    to_api,
+    write_small_inputs,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAYWRIGHT = ROOT / "tests" / "browser" / "node_modules" / "playwright-core"
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.json"))
 PACK_DIR_NAME = "ComfyUI-Motion-I2V"
+STEPS, INPUT_DIVISOR = 2, 4  # as tests/test_workflows.py: examples at 1/4 size, every `steps` at most 2
 STARTUP_SECONDS = 300
 RUN_SECONDS = 600
 # Options that change what the server accepts or what the frontend saves; tooltips and the like are free.
@@ -147,9 +156,7 @@ def server(tmp_path_factory):
     for name in ("input", "output", "temp", "user", "custom_nodes", "models/checkpoints"):
         (root / name).mkdir(parents=True)
     (root / "custom_nodes" / PACK_DIR_NAME).symlink_to(ROOT, target_is_directory=True)
-    for example in (ROOT / "examples").iterdir():
-        if example.is_file():
-            shutil.copy(example, root / "input")
+    write_small_inputs(ROOT / "examples", root / "input", INPUT_DIVISOR)
     subprocess.run([python, "-m", "motion_i2v", "make-tiny", str(root / "models" / "motion_i2v")], cwd=ROOT,
                    check=True)
     loader = core_specs()["CheckpointLoaderSimple"]
@@ -249,8 +256,9 @@ def test_pack_specs_match_the_server(pack, server_specs):
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.stem)
 def test_workflow_runs_in_comfyui(path, server, server_specs):
     workflow = json.loads(path.read_text())
-    assert check_workflow(workflow, server_specs) == []
-    prompt = to_api(workflow, server_specs)
+    problems = check_workflow(workflow, server_specs)
+    assert not problems, "\n".join(problems)
+    prompt = quick_settings(to_api(workflow, server_specs), STEPS)
     entry = server.run(prompt, workflow)
     status = entry["status"]
     errors = [message for kind, message in status["messages"] if kind == "execution_error"]

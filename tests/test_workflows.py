@@ -2,16 +2,16 @@
 
 The run goes through tests/mini_executor.py (ComfyUI's validation, order and list semantics) with the
 pack's nodes and the core stand-ins of tests/core_nodes.py, in temporary ComfyUI-like folders: the input
-folder holds examples/, ``models/motion_i2v`` the tiny set from ``python -m motion_i2v make-tiny`` and
+folder holds examples/ at a quarter of their size (so 512x320 runs at 128x80), ``models/motion_i2v`` the tiny set from ``python -m motion_i2v make-tiny`` and
 ``models/checkpoints`` the tiny stand-in checkpoint (tests/tiny_sd.py: a tiny VAE and text encoder) under
-every checkpoint name the workflows load. A workflow naming a node that does not exist
+every checkpoint name the workflows load. The prompt is the workflow's, with every ``steps`` lowered to
+``STEPS``; nothing else is changed. A workflow naming a node that does not exist
 yet fails here, it is not skipped.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,10 +19,11 @@ from core_nodes import CoreFolders, core_node_classes, core_specs
 from mini_executor import run_prompt
 from PIL import Image
 from tiny_sd import write_tiny_checkpoint
-from workflow_tools import check_workflow, pack_specs, saved_values, to_api
+from workflow_tools import check_workflow, pack_specs, quick_settings, saved_values, to_api, write_small_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.json"))
+STEPS, INPUT_DIVISOR = 2, 4
 ENVIRONMENT = ("MOTION_I2V_MODELS", "MOTION_I2V_INPUT", "MOTION_I2V_OUTPUT")
 
 
@@ -35,7 +36,7 @@ def folders(tmp_path_factory):
     found = CoreFolders(input=root / "input", output=root / "output", temp=root / "temp",
                         models={"checkpoints": root / "models" / "checkpoints",
                                 "motion_i2v": root / "models" / "motion_i2v"})
-    shutil.copytree(ROOT / "examples", found.input)
+    write_small_inputs(ROOT / "examples", found.input, INPUT_DIVISOR)
     for folder in (found.output, found.temp, found.models["checkpoints"]):
         folder.mkdir(parents=True)
     assert motion_i2v_main(["make-tiny", str(found.models["motion_i2v"])]) == 0
@@ -62,7 +63,8 @@ def test_there_are_workflows():
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.stem)
 def test_workflow_passes_static_checks(path, specs):
     workflow = json.loads(path.read_text())
-    assert check_workflow(workflow, specs) == []
+    problems = check_workflow(workflow, specs)
+    assert not problems, "\n".join(problems)
 
 
 def _saved_files(execution, folders: CoreFolders) -> list[tuple[Path, bool]]:
@@ -79,7 +81,7 @@ def _saved_files(execution, folders: CoreFolders) -> list[tuple[Path, bool]]:
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.stem)
 def test_workflow_runs_end_to_end_on_tiny_models(path, pack, folders, specs):
     workflow = json.loads(path.read_text())
-    prompt = to_api(workflow, specs)
+    prompt = quick_settings(to_api(workflow, specs), STEPS)
     classes = {**core_node_classes(folders), **pack.NODE_CLASS_MAPPINGS}
     execution = run_prompt(prompt, classes, extra_data={"extra_pnginfo": {"workflow": workflow}})
     assert not execution.node_errors, execution.node_errors

@@ -25,6 +25,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from PIL import Image
+
 WIDGET_KINDS = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
 VIRTUAL_TYPES = ("Reroute", "PrimitiveNode", "Note", "MarkdownNote")
 MODE_MUTED, MODE_BYPASS = 2, 4
@@ -376,6 +378,37 @@ def to_api(workflow: dict, specs: dict[str, NodeSpec], rng: random.Random | None
             if isinstance(value, list) and len(value) == 2 and value[0] not in prompt:
                 del entry["inputs"][name]
     return prompt
+
+
+# ------------------------------------------------------------------------------------ the test profile
+
+
+def quick_settings(prompt: dict, steps: int) -> dict:
+    """A copy of ``prompt`` with every literal ``steps`` input lowered to at most ``steps``: the graph and
+    every other value stay as saved, only the denoising loops get short enough for CPU tests."""
+    quick = {}
+    for node_id, entry in prompt.items():
+        inputs = dict(entry["inputs"])
+        if isinstance(inputs.get("steps"), int):
+            inputs["steps"] = min(inputs["steps"], steps)
+        quick[node_id] = {**entry, "inputs": inputs}
+    return quick
+
+
+def write_small_inputs(source: Path, target: Path, divisor: int) -> None:
+    """Copy the files of ``source`` into ``target``, images shrunk by ``divisor`` (sizes stay multiples of 8
+    when they were multiples of 8 * divisor): the workflows then run at a tiny resolution, the trajectories
+    and brushes, stored in canvas pixels, being rescaled to the image by the nodes."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.iterdir()):
+        if not path.is_file():
+            continue
+        if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+            (target / path.name).write_bytes(path.read_bytes())
+            continue
+        with Image.open(path) as picture:
+            size = (picture.width // divisor, picture.height // divisor)
+            picture.resize(size, Image.LANCZOS).save(target / path.name)
 
 
 # -------------------------------------------------------------------------------------- static checks
