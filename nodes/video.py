@@ -58,8 +58,9 @@ class MotionI2VExtractMotion:
                 }),
                 "start_frame": ("INT", {"default": 0, "min": 0, "max": 100000, "tooltip": "The first frame to take."}),
                 "method": (list(METHOD_CHOICES), {
-                    "default": "dis_medium",
-                    "tooltip": "Optical flow: OpenCV DIS at a preset (no weights), or RAFT from raft_model.",
+                    "default": "dis_fast",
+                    "tooltip": "Optical flow: OpenCV DIS at a preset (no weights; fast is ~0.2 px off on a textured "
+                               "zoom, medium ~0.1 px at 3x the time), or RAFT from raft_model.",
                 }),
                 "raft_model": ([NO_MODEL, *model_files()], {
                     "default": NO_MODEL,
