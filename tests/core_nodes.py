@@ -215,57 +215,54 @@ class PreviewImage(SaveImage):
         return super().save_images(images, filename_prefix, prompt, extra_pnginfo)
 
 
-class SaveAnimatedWEBP(_Core):
-    DISPLAY_NAME = "SaveAnimatedWEBP"
+class _AnimationSaver(_Core):
+    """SaveAnimatedWEBP and SaveAnimatedPNG: one animated file of every frame, numbered like SaveImage."""
+
     CATEGORY = "image/animation"
     RETURN_TYPES = ()
     FUNCTION = "save_images"
     OUTPUT_NODE = True
 
-    @classmethod
-    def INPUT_TYPES(cls):
+    @staticmethod
+    def inputs(**extra) -> dict:
         return {"required": {"images": ("IMAGE",),
                              "filename_prefix": ("STRING", {"default": "ComfyUI", "multiline": False}),
-                             "fps": ("FLOAT", {"default": 6.0, "min": 0.01, "max": 1000.0, "step": 0.01}),
-                             "lossless": ("BOOLEAN", {"default": True}),
-                             "quality": ("INT", {"default": 80, "min": 0, "max": 100}),
-                             "method": (list(WEBP_METHODS),)},
+                             "fps": ("FLOAT", {"default": 6.0, "min": 0.01, "max": 1000.0, "step": 0.01}), **extra},
                 "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"}}
+
+    def save(self, images, filename_prefix: str, fps: float, suffix: str, **options) -> dict:
+        directory, stem, counter, subfolder = _save_path(self.folders.output, filename_prefix)
+        name = f"{stem}_{counter:05}_.{suffix}"
+        frames = [_to_pil(image) for image in images]
+        frames[0].save(directory / name, save_all=True, duration=int(1000.0 / fps), append_images=frames[1:],
+                       **options)
+        return {"filename": name, "subfolder": subfolder, "type": "output"}
+
+
+class SaveAnimatedWEBP(_AnimationSaver):
+    DISPLAY_NAME = "SaveAnimatedWEBP"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return cls.inputs(lossless=("BOOLEAN", {"default": True}),
+                          quality=("INT", {"default": 80, "min": 0, "max": 100}), method=(list(WEBP_METHODS),))
 
     def save_images(self, images, filename_prefix, fps, lossless, quality, method, prompt=None, extra_pnginfo=None):
-        directory, stem, counter, subfolder = _save_path(self.folders.output, filename_prefix)
-        name = f"{stem}_{counter:05}_.webp"
-        frames = [_to_pil(image) for image in images]
-        frames[0].save(directory / name, save_all=True, duration=int(1000.0 / fps), append_images=frames[1:],
-                       lossless=lossless, quality=quality, method=WEBP_METHODS[method])
-        ui = {"images": [{"filename": name, "subfolder": subfolder, "type": "output"}]}
-        if len(images) > 1:
-            ui["animated"] = (True,)
-        return {"ui": ui}
+        saved = self.save(images, filename_prefix, fps, "webp", lossless=lossless, quality=quality,
+                          method=WEBP_METHODS[method])
+        return {"ui": {"images": [saved], **({"animated": (True,)} if len(images) > 1 else {})}}
 
 
-class SaveAnimatedPNG(_Core):
+class SaveAnimatedPNG(_AnimationSaver):
     DISPLAY_NAME = "SaveAnimatedPNG"
-    CATEGORY = "image/animation"
-    RETURN_TYPES = ()
-    FUNCTION = "save_images"
-    OUTPUT_NODE = True
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"images": ("IMAGE",),
-                             "filename_prefix": ("STRING", {"default": "ComfyUI", "multiline": False}),
-                             "fps": ("FLOAT", {"default": 6.0, "min": 0.01, "max": 1000.0, "step": 0.01}),
-                             "compress_level": ("INT", {"default": 4, "min": 0, "max": 9})},
-                "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"}}
+        return cls.inputs(compress_level=("INT", {"default": 4, "min": 0, "max": 9}))
 
     def save_images(self, images, fps, compress_level, filename_prefix="ComfyUI", prompt=None, extra_pnginfo=None):
-        directory, stem, counter, subfolder = _save_path(self.folders.output, filename_prefix)
-        name = f"{stem}_{counter:05}_.png"
-        frames = [_to_pil(image) for image in images]
-        frames[0].save(directory / name, save_all=True, duration=int(1000.0 / fps), append_images=frames[1:],
-                       compress_level=compress_level)
-        return {"ui": {"images": [{"filename": name, "subfolder": subfolder, "type": "output"}], "animated": (True,)}}
+        saved = self.save(images, filename_prefix, fps, "png", compress_level=compress_level)
+        return {"ui": {"images": [saved], "animated": (True,)}}
 
 
 class StandInModel:

@@ -309,6 +309,11 @@ def process_dynamic_prompt(text: str, rng: random.Random) -> str:
     text = re.sub(r"/\*[\s\S]*?\*/|//.*", "", text)
     position = 0
 
+    def escaped() -> str:  # a backslash keeps the next character (handleEscape)
+        nonlocal position
+        position += 1
+        return "\\" + text[position - 1:position]
+
     def choice_block() -> str:
         nonlocal position
         options, choice, depth = [], "", 0
@@ -316,8 +321,7 @@ def process_dynamic_prompt(text: str, rng: random.Random) -> str:
             char = text[position]
             position += 1
             if char == "\\":
-                choice += "\\" + (text[position] if position < len(text) else "")
-                position += 1
+                choice += escaped()
                 continue
             if char == "{":
                 depth += 1
@@ -338,8 +342,7 @@ def process_dynamic_prompt(text: str, rng: random.Random) -> str:
         char = text[position]
         position += 1
         if char == "\\":
-            result += "\\" + (text[position] if position < len(text) else "")
-            position += 1
+            result += escaped()
         elif char == "{":
             result += choice_block()
         else:
