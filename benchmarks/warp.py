@@ -73,7 +73,8 @@ def run_case(name: str, device_name: str, queue) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--cases", nargs="+", default=[*SPLAT_CASES, PREVIEW_CASE], choices=[*SPLAT_CASES, PREVIEW_CASE])
+    cases = [*SPLAT_CASES, PREVIEW_CASE]
+    parser.add_argument("--cases", nargs="+", default=cases, choices=cases)
     args = parser.parse_args()
     print(f"{'case':20s} {'ref_ms':>10s} {'ours_ms':>10s} {'ratio':>6s} {'peak_GiB':>9s}  device")
     context = multiprocessing.get_context("spawn")

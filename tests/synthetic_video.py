@@ -18,15 +18,15 @@ MOTIONS = {  # the motion at the last frame
 
 
 def texture(x: torch.Tensor, y: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """Colour at pixel positions x, y [...] (float64) -> [..., 3] float32 in 0..1."""
+    """Colour at pixel positions x, y [...] float32 -> [..., 3] float32 in 0..1."""
     generator = torch.Generator().manual_seed(seed)
     channels = []
     for _ in range(3):
-        angle, wavelength, phase = torch.rand(3, 12, 1, 1, generator=generator, dtype=torch.float64)
+        angle, wavelength, phase = torch.rand(3, 12, 1, 1, generator=generator)
         angle, wavelength, phase = angle * math.pi, 8 + 40 * wavelength, phase * 2 * math.pi
         along = x * torch.cos(angle) + y * torch.sin(angle)
         channels.append(0.5 + 0.08 * torch.sin(2 * math.pi * along / wavelength + phase).sum(0))
-    return torch.stack(channels, dim=-1).clamp(0, 1).float()
+    return torch.stack(channels, dim=-1).clamp(0, 1)
 
 
 def _affine(kind: str, progress: float, height: int, width: int) -> torch.Tensor:
@@ -47,7 +47,8 @@ def _affine(kind: str, progress: float, height: int, width: int) -> torch.Tensor
 
 def moving_texture(kind: str, frames: int = 16, height: int = 128, width: int = 192):
     """(video [F, H, W, 3] float32 0..1, true field [F, 2, H, W] float32 pixels from frame 0)."""
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64), indexing="ij")
+    rows, columns = torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64)
+    ys, xs = torch.meshgrid(rows, columns, indexing="ij")
     points = torch.stack((xs, ys, torch.ones_like(xs)))  # homogeneous [3, H, W]
     video, field = [], []
     for index in range(frames):
@@ -55,6 +56,6 @@ def moving_texture(kind: str, frames: int = 16, height: int = 128, width: int = 
         inverse = torch.linalg.inv(torch.cat((motion, motion.new_tensor([[0, 0, 1]]))))[:2]
         # Frame i shows at q the texture point that frame 0 showed at motion^-1(q).
         source = torch.einsum("ij,jhw->ihw", inverse, points)
-        video.append(texture(source[0], source[1]))
+        video.append(texture(source[0].float(), source[1].float()))
         field.append((torch.einsum("ij,jhw->ihw", motion, points) - points[:2]).float())
     return torch.stack(video), torch.stack(field)
