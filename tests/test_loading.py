@@ -188,7 +188,9 @@ def test_make_tiny_writes_the_official_layout(tiny_dir):
                      f"{stage1}/unet/diffusion_pytorch_model.bin", f"{stage1}/vae/config.json",
                      f"{stage1}/vae_flow/diffusion_pytorch_model.bin",
                      "models/stage2/StableDiffusion/vae/config.json",
-                     "models/stage2/StableDiffusion/vae/diffusion_pytorch_model.bin"}  # later stages add theirs
+                     "models/stage2/StableDiffusion/vae/diffusion_pytorch_model.bin",
+                     "models/stage2/StableDiffusion/unet/diffusion_pytorch_model.bin",
+                     "models/stage2/Motion_Module/motion_block.bin"}
     pickled = torch.load(tiny_dir / stage1 / "controlnet/controlnet.bin", weights_only=True)
     assert all(key.startswith("controlnet.") for key in pickled)
     vae = torch.load(tiny_dir / stage1 / "vae_flow/diffusion_pytorch_model.bin", weights_only=True)

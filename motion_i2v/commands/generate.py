@@ -15,7 +15,6 @@ output is noise.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -27,19 +26,8 @@ import torch
 import torch.nn.functional as F
 
 from ..flow import check_field
-from ..loading import (
-    build_model,
-    bundled_config,
-    load_model,
-    locate_files,
-    model_from_state_dict,
-    official_state_dict,
-    read_state_dict,
-    resolve_device,
-    save_state_dict,
-)
+from ..loading import load_model, locate_files, model_from_state_dict, read_state_dict, resolve_device
 from ..loading_stage2 import REALISTIC_UNET_FILE, REALISTIC_VAE_FILE, RELEASE_FILES, load_animator_files
-from ..loading_stage2 import TINY_FILES as STAGE2_TINY_FILES
 from ..media import ANIMATION_EXTENSIONS, load_image, load_mask, save_animation, save_image
 from ..models.motion_augmented import PAIRINGS
 from ..pipelines.animate import AnimationSettings, animate, decode_frames, default_dtype, encode_first_frame
@@ -47,7 +35,7 @@ from ..pipelines.flow_gen import NEGATIVE_PROMPT, TrajectoryControl, encode_refe
 from ..sampling import SAMPLERS
 from ..trajectories import parse_trajectories, rasterize_brush, sample_tracks
 from ..visualize import field_strip
-from .make_tiny import randomize, write_tiny_models
+from .make_tiny import write_tiny_models
 
 HELP = "Image to video with both Motion-I2V stages (official release folder); --tiny runs on random tiny models."
 
@@ -244,10 +232,6 @@ def _tiny_models(args) -> Path:
     root = args.models or Path(tempfile.mkdtemp(prefix="motion_i2v_tiny_"))
     if not (root.is_dir() and "motion_modules" in locate_files(root)):
         write_tiny_models(root, args.seed)
-        generator = torch.Generator().manual_seed(args.seed)
-        for kind, weights, config in STAGE2_TINY_FILES:
-            save_state_dict(official_state_dict(randomize(build_model(kind, "tiny"), generator), kind), root / weights)
-            (root / config).write_text(json.dumps(bundled_config(kind, "tiny"), indent=1) + "\n")
     return root
 
 

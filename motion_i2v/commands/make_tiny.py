@@ -16,17 +16,19 @@ from pathlib import Path
 import torch
 
 from ..loading import build_model, bundled_config, official_state_dict, save_state_dict
+from ..loading_stage2 import TINY_FILES as STAGE2_FILES
 
 HELP = "write a tiny random model set in the official Motion-I2V file layout (for tests and demos)"
 
 STAGE1 = "models/stage1/StableDiffusion-FlowGen"
 IMAGE_VAE = "models/stage2/StableDiffusion/vae"
-# (kind, weight file, its config.json or None), paths relative to DIR; later stages append theirs.
+# (kind, weight file, its config.json or None), paths relative to DIR: both stages.
 TINY_FILES = (
     ("flow_unet", f"{STAGE1}/unet/diffusion_pytorch_model.bin", f"{STAGE1}/unet/config.json"),
     ("flow_vae", f"{STAGE1}/vae_flow/diffusion_pytorch_model.bin", f"{STAGE1}/vae/config.json"),
     ("controlnet", f"{STAGE1}/controlnet/controlnet.bin", None),  # upstream builds it from the UNet's config
     ("image_vae", f"{IMAGE_VAE}/diffusion_pytorch_model.bin", f"{IMAGE_VAE}/config.json"),
+    *STAGE2_FILES,
 )
 
 
