@@ -76,9 +76,6 @@ def _check_arguments(args) -> tuple[int, int]:
     ``args.steps``."""
     if os.path.splitext(args.out)[1].lower() not in ANIMATION_EXTENSIONS:
         raise ValueError(f"--out {args.out!r}: the extension must be one of {list(ANIMATION_EXTENSIONS)}")
-    folder = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(folder):
-        raise ValueError(f"--out: the folder {folder} does not exist")
     for option, path in (("--image", args.image), ("--tracks", args.tracks), ("--brush", args.brush)):
         if path is not None and not os.path.isfile(path):
             raise ValueError(f"{option}: no such file: {path}")
