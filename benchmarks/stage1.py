@@ -136,18 +136,18 @@ def _real_step(dtype_name: str, device_name: str, queue) -> None:
         queue.put(((time.perf_counter() - start) * 1e3, peak_gib(device)))
 
 
-def real_cases(device: torch.device) -> list[str]:
+def real_cases(device: torch.device):
+    """Yields the fp32 row, then the bf16 row, each as soon as its process is done."""
     context = multiprocessing.get_context("spawn")
-    results = {}
-    for dtype_name in ("float32", "bfloat16"):
+    reference_ms = None
+    for dtype_name, case in (("float32", "real_step_fp32"), ("bfloat16", "real_step_bf16")):
         queue = context.Queue()
         process = context.Process(target=_real_step, args=(dtype_name, str(device), queue))
         process.start()
-        results[dtype_name] = queue.get()
+        milliseconds, peak = queue.get()
         process.join()
-    (fp32_ms, fp32_peak), (bf16_ms, bf16_peak) = results["float32"], results["bfloat16"]
-    return [line("real_step_fp32", None, fp32_ms, fp32_peak, device),
-            line("real_step_bf16", fp32_ms, bf16_ms, bf16_peak, device)]
+        yield line(case, reference_ms, milliseconds, peak, device)
+        reference_ms = milliseconds
 
 
 def main(argv: list[str] | None = None) -> int:
