@@ -32,6 +32,7 @@ from ..motion_i2v.pipelines.flow_gen import LATENT_SCALE, check_size
 from ..motion_i2v.sampling import SAMPLERS
 from .comfy import Progress, intermediate_device, load_model, model_files, model_path, torch_device, wrap_model
 from .convert import image_to_engine, mask_to_engine
+from .flow_model import conditioning_states
 
 BASE_FROM_MODEL = "(MODEL input)"
 BASE_FOLDERS = ("checkpoints", "motion_i2v")  # ComfyUI's checkpoints, and the release layout's stage-2 UNets
@@ -142,18 +143,6 @@ class MotionI2VLoadAnimator:
         return (Animator(wrap_model(unet), animation_config(config)),)
 
 
-def text_states(conditioning, name: str) -> torch.Tensor:
-    """A CONDITIONING with one entry -> its text states [1, T, D] float32."""
-    if not isinstance(conditioning, (list, tuple)) or len(conditioning) != 1:
-        count = len(conditioning) if isinstance(conditioning, (list, tuple)) else type(conditioning).__name__
-        raise ValueError(f"{name}: expected the CONDITIONING of one prompt (CLIP Text Encode), got {count} entries; "
-                         f"combined, area or timestep-ranged conditionings are not supported")
-    states = conditioning[0][0]
-    if not isinstance(states, torch.Tensor) or states.ndim != 3:
-        raise ValueError(f"{name}: expected text states [B, T, D], got {getattr(states, 'shape', type(states).__name__)}")
-    return states[:1].float()
-
-
 def preview_grid(preview, denoised: torch.Tensor) -> Image.Image:
     """The predicted frames [F, 4, h, w] as one picture, ``PREVIEW_COLUMNS`` frames a row."""
     frames = torch.stack([preview(latent) for latent in denoised])
@@ -217,7 +206,9 @@ class MotionI2VMotionGuidedSampler:
         height, width = pixels.shape[2:]
         check_size(height, width)
         brush_mask = mask_to_engine(brush, height, width, "brush") if brush is not None else None
-        positive_states, negative_states = text_states(positive, "positive"), text_states(negative, "negative")
+        width_text = animator.config.cross_attention_dim
+        positive_states = conditioning_states(positive, "positive", width_text).float()
+        negative_states = conditioning_states(negative, "negative", width_text).float()
         settings = AnimationSettings(steps=steps, cfg=cfg, sampler=sampler, pairing=pairing)
         latent_shape = torch.zeros(1, 4, height // VAE_FACTOR, width // VAE_FACTOR)
         check_inputs(animator.config, latent_shape, motion_field.flow, positive_states, negative_states, brush_mask)

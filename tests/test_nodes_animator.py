@@ -142,8 +142,8 @@ def test_sampler_refuses_mismatched_inputs(nodes, sampler_inputs):
     cases = [
         (dict(motion_field=field_type(torch.zeros(FRAMES, 2, 16, 16))), "motion field: it is 16x16 but the first frame is 48x32"),
         (dict(image=torch.rand(1, 30, WIDTH, 3)), "multiples of 8"),
-        (dict(positive=sampler_inputs["positive"] * 2), "expected the CONDITIONING of one prompt"),
-        (dict(negative=[[torch.zeros(1, 77, 1024), {}]]), r"negative: expected text states \[1, T, 32\]"),
+        (dict(positive=sampler_inputs["positive"] * 2), "expected the CONDITIONING of one"),
+        (dict(negative=[[torch.zeros(1, 77, 1024), {}]]), r"negative: expected SD1.5 text states \[1, T, 32\]"),
         (dict(brush=torch.ones(1, 8, 8)), "brush: the mask is 8x8 but the image is 48x32"),
     ]
     for change, message in cases:
