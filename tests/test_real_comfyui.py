@@ -5,18 +5,19 @@
 
 ``COMFYUI_DIR`` is a ComfyUI checkout (tested with 0.8.0); ``COMFYUI_PYTHON`` the Python that has its
 requirements and this pack's (default: the one running pytest). Without ``COMFYUI_DIR`` every test here
-is skipped. The test builds, in a temporary folder: the tiny motion_i2v models
-(``python -m motion_i2v make-tiny``), a random SD1.5 checkpoint that ComfyUI's CheckpointLoaderSimple
-detects (``tests/comfyui_tiny_sd15.py``: a one-level 320-wide UNet with full-size CLIP-L and VAE, since
-ComfyUI builds those two at full size whatever the weights; about 0.5 GB, written under every checkpoint
-name the workflows use), the example inputs at a quarter of their size, and an ``extra_model_paths.yaml`` whose ``custom_nodes``
-entry holds a symlink to this repository. Prompts run with every ``steps`` lowered to 2. It starts ``main.py --cpu`` on a free port of 127.0.0.1 (all
-traffic stays there), converts each workflow to the API format with the server's own ``/object_info``,
-queues it, waits on ``/history`` and checks success and the saved files through ``/view``.
+is skipped. The test builds, in a temporary folder: the tiny motion_i2v models (``python -m motion_i2v
+make-tiny``), a random SD1.5 checkpoint that ComfyUI's CheckpointLoaderSimple detects
+(``tests/comfyui_tiny_sd15.py``: a one-level 320-wide UNet with full-size CLIP-L and VAE, since ComfyUI
+builds those two at full size whatever the weights; about 0.5 GB, written under every checkpoint name the
+workflows use), the example inputs at an eighth of their size, and an ``extra_model_paths.yaml`` whose
+``custom_nodes`` entry holds a symlink to this repository. Prompts run with every ``steps`` lowered to 2.
+It starts ``main.py --cpu`` on a free port of 127.0.0.1 (all traffic stays there), converts each workflow
+to the API format with the server's own ``/object_info``, queues it, waits on ``/history`` and checks
+success and the saved files through ``/view``.
 
-When Debian's chromium and tests/browser's playwright-core are present, the workflows are also loaded into
-the server's real frontend (``tests/frontend_roundtrip.mjs``): saving them again must give the same nodes,
-widget values and links (the files are exactly what the frontend saves), and the frontend's own
+When Debian's chromium and tests/browser's playwright-core are present, the workflows are also loaded
+into the server's real frontend (``tests/frontend_roundtrip.mjs``): saving them again must give the same
+nodes, widget values and links (the files are exactly what the frontend saves), and the frontend's own
 ``graphToPrompt`` must give the prompt ``tests/workflow_tools.py`` computes.
 """
 
@@ -53,7 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PLAYWRIGHT = ROOT / "tests" / "browser" / "node_modules" / "playwright-core"
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.json"))
 PACK_DIR_NAME = "ComfyUI-Motion-I2V"
-STEPS, INPUT_DIVISOR = 2, 4  # as tests/test_workflows.py: examples at 1/4 size, every `steps` at most 2
+STEPS, INPUT_DIVISOR = 2, 8  # as tests/test_workflows.py: examples at 1/8 size, every `steps` at most 2
 STARTUP_SECONDS = 300
 RUN_SECONDS = 600
 # Options that change what the server accepts or what the frontend saves; tooltips and the like are free.

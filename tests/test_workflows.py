@@ -2,11 +2,11 @@
 
 The run goes through tests/mini_executor.py (ComfyUI's validation, order and list semantics) with the
 pack's nodes and the core stand-ins of tests/core_nodes.py, in temporary ComfyUI-like folders: the input
-folder holds examples/ at a quarter of their size (so 512x320 runs at 128x80), ``models/motion_i2v`` the tiny set from ``python -m motion_i2v make-tiny`` and
-``models/checkpoints`` the tiny stand-in checkpoint (tests/tiny_sd.py: a tiny VAE and text encoder) under
-every checkpoint name the workflows load. The prompt is the workflow's, with every ``steps`` lowered to
-``STEPS``; nothing else is changed. A workflow naming a node that does not exist
-yet fails here, it is not skipped.
+folder holds examples/ at an eighth of their size (so 512x320 runs at 64x40), ``models/motion_i2v`` the
+tiny set from ``python -m motion_i2v make-tiny`` and ``models/checkpoints`` the tiny stand-in checkpoint
+(tests/tiny_sd.py: a tiny VAE and text encoder) under every checkpoint name the workflows load. The
+prompt is the workflow's, with every ``steps`` lowered to ``STEPS``; nothing else is changed. A workflow
+naming a node that does not exist yet fails here, it is not skipped.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from workflow_tools import check_workflow, pack_specs, quick_settings, saved_val
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.json"))
-STEPS, INPUT_DIVISOR = 2, 4
+STEPS, INPUT_DIVISOR = 2, 8
 ENVIRONMENT = ("MOTION_I2V_MODELS", "MOTION_I2V_INPUT", "MOTION_I2V_OUTPUT")
 
 
