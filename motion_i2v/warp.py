@@ -7,6 +7,7 @@ Forward splatting moves every source pixel to where the field sends it (the offi
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
@@ -106,27 +107,46 @@ def forward_splat(source: torch.Tensor, flow: torch.Tensor, mode: str = "avg") -
         raise ValueError(
             f"forward_splat: source {list(source.shape)} and flow {list(flow.shape)} differ in N, H, or W"
         )
-    frames, channels, height, width = source.shape
+    out = torch.empty_like(source)
+    frames = range(source.shape[0])
+    if source.device.type == "cpu" and len(frames) > 1 and torch.get_num_threads() > 1:
+        # The scatters run on one core each; splatting frames side by side keeps every core busy
+        # (the threads write disjoint frames of ``out``, and torch ops release the GIL). Grad and
+        # inference modes are thread-local, so each worker takes the caller's.
+        inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
+
+        def splat_in_caller_mode(frame: int) -> None:
+            with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+                _splat_frame(source[frame], flow[frame], out[frame], mode)
+
+        with ThreadPoolExecutor(torch.get_num_threads()) as pool:
+            list(pool.map(splat_in_caller_mode, frames))
+    else:
+        for frame in frames:
+            _splat_frame(source[frame], flow[frame], out[frame], mode)
+    return out
+
+
+def _splat_frame(source: torch.Tensor, flow: torch.Tensor, out: torch.Tensor, mode: str) -> None:
+    """``forward_splat`` of one frame: source [C, H, W], flow [2, H, W] -> fills out [C, H, W]."""
+    channels, height, width = source.shape
     canvas_size = (height + 3) * (width + 3)
     chunk_channels = max(1, CHUNK_ELEMENTS // (height * width))
-    out = torch.empty_like(source)
-    for frame in range(frames):
-        index, weight = _splat_targets(flow[frame].float())
-        matrix = None
-        if channels >= SPARSE_MIN_CHANNELS and source.device.type in SPARSE_DEVICES:
-            matrix = _splat_matrix(index, weight, height * width, canvas_size)
+    index, weight = _splat_targets(flow.float())
+    matrix = None
+    if channels >= SPARSE_MIN_CHANNELS and source.device.type in SPARSE_DEVICES:
+        matrix = _splat_matrix(index, weight, height * width, canvas_size)
+    if mode == "avg":
+        weight_sum = torch.zeros(canvas_size, device=weight.device).scatter_add_(0, index, weight)
+        denominator = _crop(weight_sum, height, width) + SPLAT_EPS
+    for start in range(0, channels, chunk_channels):
+        chunk = slice(start, start + chunk_channels)
+        values = rearrange(source[chunk].float(), "c h w -> c (h w)")
+        splat = _crop(_splat_channels(values, index, weight, matrix, canvas_size), height, width)
         if mode == "avg":
-            weight_sum = torch.zeros(canvas_size, device=weight.device).index_add_(0, index, weight)
-            denominator = _crop(weight_sum, height, width) + SPLAT_EPS
-        for start in range(0, channels, chunk_channels):
-            chunk = slice(start, start + chunk_channels)
-            values = rearrange(source[frame, chunk].float(), "c h w -> c (h w)")
-            splat = _crop(_splat_channels(values, index, weight, matrix, canvas_size), height, width)
-            if mode == "avg":
-                torch.div(splat, denominator, out=out[frame, chunk])
-            else:
-                out[frame, chunk].copy_(splat)
-    return out
+            torch.div(splat, denominator, out=out[chunk])
+        else:
+            out[chunk].copy_(splat)
 
 
 def backward_warp(source: torch.Tensor, flow: torch.Tensor, padding_mode: str = "zeros") -> torch.Tensor:
