@@ -1,4 +1,7 @@
-"""Shared test setup: import paths, the pack loaded as ComfyUI loads it, the shared fixtures."""
+"""Shared test setup: import paths, the pack loaded as ComfyUI loads it, the shared fixtures.
+
+Heavy imports (torch, the engine) sit inside the fixtures, so tests that need neither start quickly.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -38,6 +42,51 @@ def load_pack():
 @pytest.fixture(scope="session")
 def pack():
     return load_pack()
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """Tiny models run fastest on one thread, and a busy 2-core machine makes two threads spin.
+
+    A module opts in with ``pytestmark = pytest.mark.usefixtures("single_thread")``; the count is put back after it.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class TinyModels(NamedTuple):
+    root: Path  # holds models/stage1/... and models/stage2/... as the release does
+    files: dict[str, Path]  # the weight file of every kind (flow_unet, controlnet, image_vae, ...)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> TinyModels:
+    """The ``python -m motion_i2v make-tiny`` set (seed 0), written once per session; tests only read it."""
+    from motion_i2v.commands.make_tiny import write_tiny_models
+
+    root = tmp_path_factory.mktemp("tiny_models")
+    return TinyModels(root, write_tiny_models(root))
+
+
+@pytest.fixture(scope="module")
+def tiny_models_folder(tiny_models) -> Path:
+    """The tiny set as the pack's model folder (nodes/comfy.py's fallback outside ComfyUI) for one module."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("MOTION_I2V_MODELS", str(tiny_models.root))
+    yield tiny_models.root
+    patch.undo()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """(clip, vae): the stand-ins CheckpointLoaderSimple returns for the tiny checkpoint (tests/tiny_sd.py)."""
+    from tiny_sd import load_tiny_checkpoint, write_tiny_checkpoint
+
+    return load_tiny_checkpoint(write_tiny_checkpoint(tmp_path_factory.mktemp("checkpoints")))
 
 
 def reference_path(*parts: str) -> Path:

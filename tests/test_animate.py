@@ -26,6 +26,7 @@ from motion_i2v.pipelines.flow_gen import FlowModel, encode_reference, predict_m
 
 HEIGHT, WIDTH, FRAMES = 32, 48, 4
 SETTINGS = AnimationSettings(steps=3)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 class Recorder(torch.nn.Module):

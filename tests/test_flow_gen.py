@@ -7,7 +7,6 @@ import dataclasses
 import pytest
 import torch
 
-from motion_i2v.commands.make_tiny import write_tiny_models
 from motion_i2v.hint import sparse_hint
 from motion_i2v.loading import load_model
 from motion_i2v.pipelines.flow_gen import (
@@ -22,20 +21,12 @@ from motion_i2v.pipelines.flow_gen import (
 from motion_i2v.trajectories import Trajectories
 
 HEIGHT, WIDTH, FRAMES = 64, 96, 4
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny models run fastest on one thread, and a busy 2-core machine makes two threads spin."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    files = write_tiny_models(tmp_path_factory.mktemp("tiny"))
+def tiny(tiny_models):
+    files = tiny_models.files
     model = load_flow_model(files["flow_unet"], files["flow_vae"], files["controlnet"])
     image_vae = load_model("image_vae", files["image_vae"])
     generator = torch.Generator().manual_seed(0)

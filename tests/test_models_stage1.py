@@ -20,6 +20,8 @@ from motion_i2v.models import (
 )
 from motion_i2v.models.motion_module import sinusoidal_positions
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 MANIFESTS = {
     "flow_unet": "stage1_unet.diffusion_pytorch_model.bin.keys.tsv",
     "controlnet": "stage1_controlnet.controlnet.bin.keys.tsv",
@@ -87,15 +89,6 @@ def test_up_block_motion_placement_follows_the_hard_coded_resolution():
     # down block i sits at resolution 2**i; up block i at 2**(3-i) whatever the depth
     assert [hasattr(b, "motion_modules") for b in model.down_blocks] == [True, False]
     assert [hasattr(b, "motion_modules") for b in model.up_blocks] == [False, True]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny models run fastest on one thread, and a busy 2-core machine makes two threads spin."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -15,15 +15,15 @@ from motion_i2v.commands.make_tiny import randomize
 from motion_i2v.loading import build_model, bundled_config, official_state_dict, save_state_dict
 from motion_i2v.loading_stage2 import RELEASE_FILES
 from test_checkpoints import to_ldm_unet
-from tiny_sd import load_tiny_checkpoint, write_tiny_checkpoint
 
 HEIGHT, WIDTH, FRAMES = 32, 48, 4
 MOTION, SD_UNET = RELEASE_FILES["motion_modules"], RELEASE_FILES["sd_unet"]
 SINGLE_FILE = "tiny_sd15_unet.safetensors"
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
+def models(tmp_path_factory, tiny_checkpoint):
     """The pack's model folder: tiny stage-2 release files (config.json beside motion_block.bin), the same
     base as an LDM single-file checkpoint, an SDXL-looking file; plus the tiny CLIP and VAE of a checkpoint."""
     root = tmp_path_factory.mktemp("motion_i2v")
@@ -36,10 +36,9 @@ def models(tmp_path_factory):
     ldm = to_ldm_unet(weights["sd_unet"], 1, [True, False])
     save_file({LDM_UNET_PREFIX + key: value for key, value in ldm.items()}, root / SINGLE_FILE)
     save_file({"conditioner.embedders.0.weight": torch.zeros(1)}, root / "sdxl.safetensors")
-    clip, vae = load_tiny_checkpoint(write_tiny_checkpoint(tmp_path_factory.mktemp("checkpoints")))
     patch = pytest.MonkeyPatch()
     patch.setenv("MOTION_I2V_MODELS", str(root))
-    yield weights, clip, vae
+    yield weights, *tiny_checkpoint
     patch.undo()
 
 

@@ -8,42 +8,21 @@ import sys
 import pytest
 import torch
 from comfy_harness import call_node, check_node_class
-from tiny_sd import load_tiny_checkpoint, write_tiny_checkpoint
-
-from motion_i2v.commands.make_tiny import write_tiny_models
 
 STAGE1 = "models/stage1/StableDiffusion-FlowGen"
 HEIGHT, WIDTH = 64, 96
 IDS = ("MotionI2VLoadFlowModel", "MotionI2VTrajectoryControl", "MotionI2VPredictMotionField")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny models run fastest on one thread, and a busy 2-core machine makes two threads spin."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("motion_i2v")
-    write_tiny_models(root)
-    patch = pytest.MonkeyPatch()
-    patch.setenv("MOTION_I2V_MODELS", str(root))  # nodes/comfy.py's folder outside ComfyUI
-    yield root
-    patch.undo()
-
-
-@pytest.fixture(scope="module")
-def nodes(pack, models_dir):
+def nodes(pack, tiny_models_folder):
     return {node_id: pack.NODE_CLASS_MAPPINGS[node_id] for node_id in IDS}
 
 
 @pytest.fixture(scope="module")
-def comfy_models(tmp_path_factory):
-    clip, vae = load_tiny_checkpoint(write_tiny_checkpoint(tmp_path_factory.mktemp("checkpoints")))
+def comfy_models(tiny_checkpoint):
+    clip, vae = tiny_checkpoint
     positive = clip.encode_from_tokens_scheduled(clip.tokenize("a waterfall"))
     negative = clip.encode_from_tokens_scheduled(clip.tokenize("blur"))
     return vae, positive, negative
