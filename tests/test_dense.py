@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from motion_i2v.dense import dense_field
-from motion_i2v.trajectories import TrackSpec, Trajectories, sample_tracks
+from motion_i2v.track_sampling import sample_tracks
+from motion_i2v.trajectories import TrackSpec, Trajectories
 
 HEIGHT, WIDTH = 48, 64
 

@@ -19,7 +19,9 @@ import numpy as np
 import pytest
 import torch
 
-from motion_i2v.trajectories import parse_trajectories, rasterize_brush, sample_tracks
+from motion_i2v.raster import rasterize_brush
+from motion_i2v.track_sampling import sample_tracks
+from motion_i2v.trajectory_json import parse_trajectories
 
 ROOT = Path(__file__).resolve().parents[1]
 BROWSER_DIR = ROOT / "tests" / "browser"

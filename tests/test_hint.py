@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from motion_i2v.hint import sparse_hint, static_region
-from motion_i2v.trajectories import TrackSpec, Trajectories, sample_tracks
+from motion_i2v.track_sampling import sample_tracks
+from motion_i2v.trajectories import TrackSpec, Trajectories
 
 HEIGHT, WIDTH = 10, 12
 

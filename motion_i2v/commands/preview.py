@@ -17,7 +17,9 @@ from ..easing import EASINGS
 from ..flow import zero_field
 from ..media import ANIMATION_EXTENSIONS, load_image, load_mask, save_animation, save_image
 from ..preview import warp_preview
-from ..trajectories import parse_trajectories, rasterize_brush, sample_tracks
+from ..raster import rasterize_brush
+from ..track_sampling import sample_tracks
+from ..trajectory_json import parse_trajectories
 from ..visualize import field_strip
 
 HELP = "Preview the motion of an image along tracks and camera presets (warp only, no model)."

@@ -1,7 +1,7 @@
 // The trajectory document behind the editor: tracks of control points, per-track timing, the motion brush,
 // the versioned JSON string it is saved as, and the undo history. Pure module: no DOM, no ComfyUI.
 //
-// Widget value (version 1, the schema motion_i2v/trajectories.py parses):
+// Widget value (version 1, the schema motion_i2v/trajectory_json.py parses):
 //   {"version": 1, "width": W, "height": H,
 //    "tracks": [{"points": [[x, y], ...], "start": 0, "end": null, "easing": "linear", "interpolation": "pchip"}],
 //    "brush": {"strokes": [{"points": [[x, y], ...], "radius": 24, "erase": false}]}}

@@ -1,0 +1,78 @@
+"""Rasterising thick polylines: a pixel is inside when its centre lies within a radius of the line.
+
+The motion brush is painted this way (``rasterize_brush``), and ``track_drawing`` draws tracks with it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from einops import rearrange
+
+from .trajectories import BrushStroke, check_size
+
+PIECE_LENGTH = 16.0  # rasterising cuts polylines into pieces this long (pixels), each in its own window
+_WINDOW_BUDGET = 1 << 21  # window pixels tested at once (about 16 MiB per float64 temporary)
+
+
+def polyline_pieces(points: torch.Tensor) -> torch.Tensor:
+    """The polyline ``points`` [K, 2] as segments [S, 2 (start, end), 2] no longer than PIECE_LENGTH
+    (K = 1: one zero-length segment), so each fits a small fixed window."""
+    if len(points) == 1:
+        return points[None].expand(1, 2, 2)
+    start, along = points[:-1], points[1:] - points[:-1]
+    counts = (along.norm(dim=-1) / PIECE_LENGTH).ceil().clamp(min=1).long()
+    segment = torch.repeat_interleave(torch.arange(len(counts)), counts)
+    first = torch.repeat_interleave(counts.cumsum(0) - counts, counts)
+    step = (torch.arange(len(segment)) - first).double()
+    begin = (step / counts[segment]).unsqueeze(-1)
+    finish = ((step + 1) / counts[segment]).unsqueeze(-1)
+    return torch.stack([start[segment] + begin * along[segment], start[segment] + finish * along[segment]], dim=1)
+
+
+def cover_pieces(pieces: torch.Tensor, radii: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Pixels whose centre lies within ``radii`` [S] of a piece [S, 2, 2] -> [H, W] bool.
+
+    Every piece is tested over its own square window of pixels, all windows at once (in chunks that
+    bound memory).
+    """
+    side = math.ceil(PIECE_LENGTH + 2 * radii.max().item()) + 2  # a window holds a piece plus its radius
+    offsets = torch.arange(side, dtype=torch.float64)
+    inside = torch.zeros(height * width, dtype=torch.bool)
+    step = max(1, _WINDOW_BUDGET // (side * side))
+    for chunk, radius in zip(pieces.split(step), radii.split(step)):
+        corner = (chunk.amin(dim=1) - radius[:, None]).floor()  # [S, 2] top-left (col, row) of each window
+        cols = corner[:, 0, None, None] + offsets[None, None, :]  # [S, 1, side]
+        rows = corner[:, 1, None, None] + offsets[None, :, None]  # [S, side, 1]
+        start, along = chunk[:, 0, :, None, None], (chunk[:, 1] - chunk[:, 0])[..., None, None]  # [S, 2, 1, 1]
+        dx, dy = cols + 0.5 - start[:, 0], rows + 0.5 - start[:, 1]
+        length2 = (along * along).sum(1).clamp(min=torch.finfo(torch.float64).tiny)  # 0-length piece: t = 0
+        t = ((dx * along[:, 0] + dy * along[:, 1]) / length2).clamp(0, 1)
+        gap2 = (dx - t * along[:, 0]) ** 2 + (dy - t * along[:, 1]) ** 2  # [S, side, side]
+        hit = (gap2 <= radius[:, None, None] ** 2) & (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
+        inside[(rows * width + cols).expand_as(hit)[hit].long()] = True
+    return rearrange(inside, "(h w) -> h w", w=width)
+
+
+def near_polyline(points: torch.Tensor, radius: float, height: int, width: int) -> torch.Tensor:
+    """Pixels whose centre lies within ``radius`` of the polyline ``points`` [K, 2] (K = 1: a disk):
+    [H, W] bool."""
+    pieces = polyline_pieces(points.double())
+    return cover_pieces(pieces, pieces.new_full((len(pieces),), float(radius)), height, width)
+
+
+def rasterize_brush(strokes: list[BrushStroke], width: int, height: int) -> torch.Tensor:
+    """The motion-brush mask: [H, W] float32, 1 = painted = movable, 0 = held still.
+
+    A pixel is painted when its centre lies within a stroke's radius of its polyline; strokes apply
+    in order and erase strokes clear. No strokes = no brush = everything movable (all ones).
+    """
+    check_size(width, height)
+    if not strokes:
+        return torch.ones(height, width)
+    painted = torch.zeros(height, width, dtype=torch.bool)
+    for stroke in strokes:
+        region = near_polyline(torch.tensor(stroke.points), stroke.radius, height, width)
+        painted = painted & ~region if stroke.erase else painted | region
+    return painted.float()
