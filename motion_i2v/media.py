@@ -1,6 +1,7 @@
 """Files in and out: images, masks, animations, and motion fields as safetensors.
 
-Images are ``[B, C, H, W]`` float32 RGB in 0..1; masks ``[H, W]`` float32 in 0..1 (white = 1).
+Images are ``[B, C, H, W]`` float32 RGB in 0..1, videos ``[F, 3, H, W]`` likewise; masks ``[H, W]``
+float32 in 0..1 (white = 1).
 A motion field file holds the tensor "flow" [F, 2, H, W] float32 pixels (and "reliability"
 [F, H, W] when the field has one) and string metadata: format = FIELD_FORMAT, version,
 frames, height, width.
@@ -19,7 +20,10 @@ from safetensors.torch import save_file
 
 from .flow import MotionField
 
-ANIMATION_EXTENSIONS = (".webp", ".gif", ".mp4")
+# Videos go through OpenCV's FFmpeg: mp4v is what every OpenCV build writes to .mp4; VP9 in WebM is
+# smaller and plays in browsers (ComfyUI's Load Video preview), which mp4v does not.
+VIDEO_CODECS = {".mp4": "mp4v", ".webm": "VP90"}
+ANIMATION_EXTENSIONS = (".webp", ".gif", *VIDEO_CODECS)
 FIELD_FORMAT = "motion_i2v.motion_field"
 FIELD_VERSION = 1
 WEBP_QUALITY = 90
@@ -47,8 +51,8 @@ def _make_folder(path: str) -> None:
 
 
 def save_animation(frames: torch.Tensor, path: str, fps: float = 8.0) -> None:
-    """Write ``frames`` [F, 3, H, W] 0..1 as an animated .webp or .gif (Pillow, looping) or an .mp4
-    (OpenCV, codec mp4v); the extension of ``path`` chooses."""
+    """Write ``frames`` [F, 3, H, W] 0..1 as an animated .webp or .gif (Pillow, looping) or an .mp4 or
+    .webm video (OpenCV, codec from VIDEO_CODECS); the extension of ``path`` chooses."""
     _check_frames(frames, "animation")
     extension = os.path.splitext(path)[1].lower()
     if extension not in ANIMATION_EXTENSIONS:
@@ -57,8 +61,8 @@ def save_animation(frames: torch.Tensor, path: str, fps: float = 8.0) -> None:
         raise ValueError(f"fps: expected a number > 0, got {fps}")
     pixels = _to_uint8(frames)
     _make_folder(path)
-    if extension == ".mp4":
-        _save_mp4(pixels, path, fps)
+    if extension in VIDEO_CODECS:
+        _save_video(pixels, path, fps, VIDEO_CODECS[extension])
         return
     pictures = [Image.fromarray(frame, "RGB") for frame in pixels]
     options = {"quality": WEBP_QUALITY} if extension == ".webp" else {"disposal": 1}
@@ -67,20 +71,46 @@ def save_animation(frames: torch.Tensor, path: str, fps: float = 8.0) -> None:
     )
 
 
-def _save_mp4(pixels: np.ndarray, path: str, fps: float) -> None:
+def _import_cv2(purpose: str):
     try:
         import cv2
     except ImportError as error:
-        raise ValueError(f"writing {path!r} needs OpenCV (pip install opencv-python-headless), or use .webp/.gif") from error
+        raise ValueError(f"{purpose} needs OpenCV (pip install opencv-python-headless)") from error
+    return cv2
+
+
+def _save_video(pixels: np.ndarray, path: str, fps: float, codec: str) -> None:
+    cv2 = _import_cv2(f"writing {path!r}")
     height, width = pixels.shape[1:3]
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height))
+    writer = cv2.VideoWriter(path, cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*codec), float(fps), (width, height))
     if not writer.isOpened():
-        raise ValueError(f"OpenCV could not open {path!r} for writing with the mp4v codec")
+        raise ValueError(f"OpenCV could not open {path!r} for writing with the {codec} codec")
     try:
         for frame in pixels:
             writer.write(np.ascontiguousarray(frame[..., ::-1]))  # OpenCV wants BGR
     finally:
         writer.release()
+
+
+def load_video(path: str) -> tuple[torch.Tensor, float]:
+    """Read every frame of a video file (any format OpenCV's FFmpeg decodes) -> (frames [F, 3, H, W]
+    float32 0..1, frames per second)."""
+    _check_exists(path, "video")
+    cv2 = _import_cv2(f"reading {path!r}")
+    capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+    try:
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        frames = []
+        while True:
+            found, frame = capture.read()
+            if not found:
+                break
+            frames.append(torch.from_numpy(np.ascontiguousarray(frame[..., ::-1])))  # BGR -> RGB
+    finally:
+        capture.release()
+    if not frames:
+        raise ValueError(f"video: OpenCV decoded no frame from {path!r}; is it a video file?")
+    return rearrange(torch.stack(frames), "f h w c -> f c h w").float() / 255, float(fps)
 
 
 def save_image(image: torch.Tensor, path: str) -> None:

@@ -12,6 +12,7 @@ from motion_i2v.media import (
     load_field,
     load_image,
     load_mask,
+    load_video,
     save_animation,
     save_field,
     save_image,
@@ -56,14 +57,22 @@ def test_animations_keep_every_frame_and_the_frame_rate(tmp_path, extension):
         assert abs(np.asarray(clip.convert("RGB"))[8, 12, 0] - 0.9 * 255) <= 4
 
 
-def test_mp4_is_readable_back(tmp_path):
-    cv2 = pytest.importorskip("cv2")
-    path = str(tmp_path / "clip.mp4")
-    save_animation(_frames(4, 32, 48), path, fps=8)
-    capture = cv2.VideoCapture(path)
-    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 4
-    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(8)
-    capture.release()
+@pytest.mark.parametrize("extension", [".mp4", ".webm"])
+def test_videos_read_back_with_every_frame_and_the_frame_rate(tmp_path, extension):
+    path = str(tmp_path / f"clip{extension}")
+    frames = _frames(4, 32, 48)
+    save_animation(frames, path, fps=8)
+    loaded, fps = load_video(path)
+    assert loaded.shape == (4, 3, 32, 48) and loaded.dtype == torch.float32 and fps == pytest.approx(8)
+    assert (loaded[:, :, 8:24, 8:40] - frames[:, :, 8:24, 8:40]).abs().max() < 8 / 255  # lossy, flat colours
+
+
+def test_unreadable_videos_are_refused(tmp_path):
+    (tmp_path / "junk.webm").write_text("no video")
+    with pytest.raises(ValueError, match="video: OpenCV decoded no frame from"):
+        load_video(str(tmp_path / "junk.webm"))
+    with pytest.raises(FileNotFoundError, match="video: no such file"):
+        load_video(str(tmp_path / "absent.mp4"))
 
 
 def test_field_round_trip_with_reliability(tmp_path):
@@ -97,7 +106,8 @@ def test_wrong_field_files_are_refused(tmp_path):
 
 
 def test_bad_media_arguments_are_refused(tmp_path):
-    with pytest.raises(ValueError, match=r"animation file: expected one of \['.webp', '.gif', '.mp4'\]"):
+    extensions = r"\['.webp', '.gif', '.mp4', '.webm'\]"
+    with pytest.raises(ValueError, match=f"animation file: expected one of {extensions}"):
         save_animation(_frames(), str(tmp_path / "clip.avi"))
     with pytest.raises(ValueError, match="fps: expected a number > 0"):
         save_animation(_frames(), str(tmp_path / "clip.gif"), fps=0)

@@ -1,6 +1,6 @@
 """``python -m motion_i2v preview``: animate an image along drawn tracks and camera moves, no model.
 
-Writes OUT (.webp, .gif or .mp4) and, beside it, OUT's stem + "_flow.png": the colour-coded
+Writes OUT (.webp, .gif, .mp4 or .webm) and, beside it, OUT's stem + "_flow.png": the colour-coded
 motion field of a few frames with the colour-wheel legend.
 """
 
