@@ -1,27 +1,48 @@
-"""Draw the example inputs: ``image.png`` (a 512x320 landscape) and ``brush.png`` (its motion brush).
+"""Draw the example inputs: ``image.png`` (a 512x320 landscape), ``brush.png`` (its motion brush), and for
+video-to-video ``source_video.webm`` (a camera zooming in on the landscape) and ``first_frame_edit.png``
+(the landscape in autumn colours: the edited first frame).
 
 Run ``python examples/make_examples.py``; the output is the same on every run (fixed shapes and a
-seeded numpy generator), so the committed PNGs can be regenerated bit for bit.
+seeded numpy generator), so the committed PNGs can be regenerated bit for bit. The video's frames are
+too, but its WebM container records the time it was written, so the file's bytes differ.
 
 Landmarks, in pixels (x right, y down): the sun is a disk of radius 34 centred at (400, 80); the
 tree's crown is centred at (120, 170) with radius about 48 and its trunk runs down to y = 262;
 the horizon of the far hills is near y = 175. The brush (white = movable) covers the sun and the
 tree with a margin of about 10 pixels.
+
+The video: 16 frames at 8 fps, 512x320, of the landscape softened as by a camera lens (Gaussian blur,
+sigma 1.5 px) and zoomed in toward the tree's crown: the pixel p of frame 0 is at c + s_i (p - c) in
+frame i, with c = (120, 170) and s_i = 1 + 0.2 i / 15 (pixel indices, x right, y down). The blur keeps
+the file small (about 40 KB): OpenCV's writer takes no quality setting, and VP9 spends its bits on the
+fine grass texture.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+import torch
+from einops import rearrange
+from PIL import Image, ImageDraw, ImageFilter
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script, the pack's video writer is not on the path
+from motion_i2v.media import save_animation  # noqa: E402
 
 WIDTH, HEIGHT = 512, 320
 SUN = (400, 80, 34)  # centre x, centre y, radius
 TREE_CROWN = (120, 170, 48)
 TREE_TRUNK = (112, 190, 128, 262)  # left, top, right, bottom
 SEED = 20240713
+VIDEO_FRAMES, VIDEO_FPS = 16, 8
+ZOOM_CENTRE, ZOOM_END = (120, 170), 1.2  # towards the tree's crown, final scale
+LENS_BLUR = 1.5
+# PIL hue 0..255: greens (63..155 degrees) turn orange to yellow (hue scaled), and more vivid (saturation scaled).
+GREEN_HUES, AUTUMN_HUE_SCALE, AUTUMN_SATURATION_SCALE = (45, 110), 0.35, 1.6
 
 
 def _sky() -> np.ndarray:
@@ -85,10 +106,40 @@ def draw_brush() -> Image.Image:
     return mask
 
 
+def zoom_scales() -> list[float]:
+    """The camera's zoom per frame: 1 at frame 0, ZOOM_END at the last."""
+    return [1 + (ZOOM_END - 1) * index / (VIDEO_FRAMES - 1) for index in range(VIDEO_FRAMES)]
+
+
+def draw_video(image: Image.Image) -> torch.Tensor:
+    """Frames [F, 3, H, W] 0..1 of the zoom described in the module doc."""
+    soft = image.filter(ImageFilter.GaussianBlur(LENS_BLUR))
+    # PIL's affine maps output to input points with pixel centres at k + 0.5, so the centre moves by half a pixel.
+    cx, cy = (coordinate + 0.5 for coordinate in ZOOM_CENTRE)
+    frames = [
+        soft.transform(soft.size, Image.AFFINE, (1 / s, 0, cx - cx / s, 0, 1 / s, cy - cy / s), Image.BICUBIC)
+        for s in zoom_scales()
+    ]
+    return rearrange(torch.from_numpy(np.stack(frames)), "f h w c -> f c h w").float() / 255
+
+
+def draw_autumn(image: Image.Image) -> Image.Image:
+    """The image with its greens turned vivid orange and yellow, everything else kept."""
+    hue, saturation, value = (np.asarray(band).astype(np.float64) for band in image.convert("HSV").split())
+    green = (hue >= GREEN_HUES[0]) & (hue <= GREEN_HUES[1])
+    hue = np.where(green, hue * AUTUMN_HUE_SCALE, hue)
+    saturation = np.where(green, np.minimum(saturation * AUTUMN_SATURATION_SCALE, 255), saturation)
+    bands = [Image.fromarray(np.round(band).astype(np.uint8), "L") for band in (hue, saturation, value)]
+    return Image.merge("HSV", bands).convert("RGB")
+
+
 def main() -> None:
     folder = Path(__file__).resolve().parent
-    draw_image(np.random.default_rng(SEED)).save(folder / "image.png", optimize=True)
+    image = draw_image(np.random.default_rng(SEED))
+    image.save(folder / "image.png", optimize=True)
     draw_brush().save(folder / "brush.png", optimize=True)
+    save_animation(draw_video(image), str(folder / "source_video.webm"), fps=VIDEO_FPS)
+    draw_autumn(image).save(folder / "first_frame_edit.png", optimize=True)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,21 @@
 """Motion extraction from synthetic videos whose true field is known (tests/synthetic_video.py)."""
 
+import importlib.util
 import sys
+from pathlib import Path
 
 import pytest
 import torch
+from einops import rearrange
 
 from motion_i2v.flow import MotionField
+from motion_i2v.media import load_video
 from motion_i2v.v2v import extract_motion, resize_motion, sample_frames
 from motion_i2v.warp import backward_warp
 from synthetic_video import moving_texture
 
 MARGIN = 8  # pixels near the border, where DIS has less support on one side
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +142,38 @@ def test_raft_without_torchvision_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torchvision", None)  # makes `import torchvision...` fail
     with pytest.raises(ImportError, match="pip install torchvision"):
         extract_motion(torch.rand(2, 16, 16, 3), method="raft", raft_weights=weights)
+
+
+def test_the_example_video_moves_as_its_documented_zoom():
+    """examples/source_video.webm (VP9, lossy) against the zoom examples/make_examples.py rendered."""
+    spec = importlib.util.spec_from_file_location("make_examples", ROOT / "examples" / "make_examples.py")
+    examples = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(examples)
+    video, fps = load_video(str(ROOT / "examples" / "source_video.webm"))
+    assert video.shape == (examples.VIDEO_FRAMES, 3, examples.HEIGHT, examples.WIDTH) and fps == examples.VIDEO_FPS
+    field = extract_motion(rearrange(video, "f c h w -> f h w c"))
+    scales = torch.tensor(examples.zoom_scales()).view(-1, 1, 1, 1)
+    y, x = torch.meshgrid(torch.arange(examples.HEIGHT), torch.arange(examples.WIDTH), indexing="ij")
+    centre_x, centre_y = examples.ZOOM_CENTRE
+    truth = (scales - 1) * torch.stack((x - centre_x, y - centre_y)).float()
+    error = (field.flow - truth).norm(dim=1)[1:]
+    in_view, reliability = stays_in_view(truth)[1:], field.reliability[1:]
+    grass = in_view.clone()
+    grass[:, :200] = False  # below the far hills: the textured part; the sky above is nearly flat
+    assert error[grass].mean() < 0.5
+    assert error[in_view & (reliability == 1)].mean() < 1.0
+    assert error[in_view & (reliability < 0.5)].mean() > 4.0  # what it distrusts is wrong (the flat sky)
+
+
+def test_raft_runs_from_a_local_torchvision_state_dict(tmp_path):
+    """Where torchvision is installed: a raft_small state dict (random weights, never downloaded) loads and runs;
+    a state dict of something else is refused by name."""
+    optical_flow = pytest.importorskip("torchvision.models.optical_flow")
+    weights = tmp_path / "raft_small.pth"
+    torch.save(optical_flow.raft_small(weights=None).state_dict(), weights)
+    field = extract_motion(torch.rand(3, 64, 96, 3), method="raft", raft_weights=weights, raft_iterations=2)
+    assert field.flow.shape == (3, 2, 64, 96) and field.reliability.shape == (3, 64, 96)
+    assert torch.equal(field.flow[0], torch.zeros(2, 64, 96)) and field.flow[1:].isfinite().all()
+    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(ValueError, match="is neither torchvision's raft_large nor raft_small"):
+        extract_motion(torch.rand(2, 64, 96, 3), method="raft", raft_weights=tmp_path / "other.pth")
