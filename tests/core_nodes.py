@@ -2,31 +2,36 @@
 
 Each class below declares the node's ``INPUT_TYPES``, ``RETURN_TYPES`` and ``OUTPUT_NODE`` exactly as
 ``GET /object_info`` of ComfyUI 0.8.0 reports them (types, defaults, min/max, COMBO choices, upload and
-control flags; tooltips left out), written from ``nodes.py`` and ``comfy_extras/nodes_images.py`` of that
-release (its V3 nodes as ``/object_info`` shows them, e.g. ``multiline: False``). The opt-in
+control flags; tooltips left out), written from ``nodes.py``, ``comfy_extras/nodes_images.py``,
+``nodes_video.py`` and ``nodes_mask.py`` of that release (its V3 nodes as ``/object_info`` shows them, e.g.
+``multiline: False``, a COMBO as ``("COMBO", {"options": ...})``). The opt-in
 ``tests/test_real_comfyui.py`` compares these specs with a real server's ``/object_info``.
 
 The bodies are stand-ins with the same behaviour on our tiny models: files go to and come from the
-folders of a ``CoreFolders``; the model-backed nodes (checkpoint loader, CLIP text encode, VAE encode and
-decode) run the tiny models of ``tests/tiny_sd.py``. ``core_node_classes(folders)`` returns them bound to
-one set of folders; ``core_specs(folders)`` their ``NodeSpec``s for the static checks.
+folders of a ``CoreFolders`` (videos decoded by OpenCV where ComfyUI uses PyAV); the model-backed nodes
+(checkpoint loader, CLIP text encode, VAE encode and decode) run the tiny models of ``tests/tiny_sd.py``.
+``core_node_classes(folders)`` returns them bound to one set of folders; ``core_specs(folders)`` their
+``NodeSpec``s for the static checks.
 """
 
 from __future__ import annotations
 
+import mimetypes
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import torch
+from einops import rearrange
 from PIL import Image, ImageOps, ImageSequence
 
+from motion_i2v.media import load_video
 from tiny_sd import load_tiny_checkpoint
 from workflow_tools import NodeSpec
 
 MAX_RESOLUTION = 16384
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 WEBP_METHODS = {"default": 4, "fastest": 0, "slowest": 6}
 
 
@@ -46,11 +51,20 @@ class CoreFolders:
             return []
         return sorted(str(path.relative_to(root)).replace(os.sep, "/") for path in root.rglob("*") if path.is_file())
 
-    def inputs(self, suffixes: tuple[str, ...]) -> list[str]:
-        """Files directly in the input folder with one of ``suffixes`` (LoadImage's content-type filter)."""
+    def inputs(self, content_type: str) -> list[str]:
+        """Files directly in the input folder whose MIME type is ``content_type``/... ("image", "video"), sorted,
+        as ``folder_paths.filter_files_content_types`` filters them."""
         if not self.input.is_dir():
             return []
-        return sorted(path.name for path in self.input.iterdir() if path.is_file() and path.suffix.lower() in suffixes)
+        return sorted(path.name for path in self.input.iterdir()
+                      if path.is_file() and _content_type(path) == content_type)
+
+
+def _content_type(path: Path) -> str:
+    """"image", "video", ... from the MIME type of the file name; ComfyUI pins .webp to image (some systems lack it)."""
+    if path.suffix == ".webp":
+        return "image"
+    return (mimetypes.guess_type(path.name, strict=False)[0] or "").split("/")[0]
 
 
 def _save_path(folder: Path, prefix: str) -> tuple[Path, str, int, str]:
@@ -84,7 +98,7 @@ class LoadImage(_Core):
 
     @classmethod
     def INPUT_TYPES(cls):
-        files = cls.folders.inputs(IMAGE_SUFFIXES) if cls.folders else []
+        files = cls.folders.inputs("image") if cls.folders else []
         return {"required": {"image": (files, {"image_upload": True})}}
 
     @classmethod
@@ -138,6 +152,80 @@ class LoadImageMask(_Core):
             values = np.array(picture.getchannel(channel[0].upper())).astype(np.float32) / 255.0
         mask = torch.from_numpy(values)
         return ((1.0 - mask if channel == "alpha" else mask)[None],)
+
+
+@dataclass(frozen=True)
+class VideoComponents:
+    """comfy_api's VideoComponents: images [T, H, W, 3] float32 0..1, the frame rate, audio (None: no track)."""
+
+    images: torch.Tensor
+    frame_rate: Fraction
+    audio: dict | None = None
+    metadata: dict | None = None
+
+
+class VideoFromFile:
+    """The VIDEO of Load Video (comfy_api's VideoFromFile): a file, decoded only when its components are asked for."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def get_components(self) -> VideoComponents:
+        frames, fps = load_video(str(self.path))
+        # a Fraction as PyAV's average_rate (30000/1001 for NTSC's 29.97)
+        return VideoComponents(rearrange(frames, "f c h w -> f h w c"), Fraction(fps).limit_denominator(1001))
+
+
+class LoadVideo(_Core):
+    DISPLAY_NAME = "Load Video"
+    CATEGORY = "image/video"
+    RETURN_TYPES = ("VIDEO",)
+    FUNCTION = "load_video"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        files = cls.folders.inputs("video") if cls.folders else []
+        return {"required": {"file": ("COMBO", {"multiselect": False, "options": files, "video_upload": True})}}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, file):
+        if not (cls.folders.input / file).is_file():
+            return f"Invalid video file: {file}"
+        return True
+
+    def load_video(self, file):
+        return (VideoFromFile(self.folders.input / file),)
+
+
+class GetVideoComponents(_Core):
+    DISPLAY_NAME = "Get Video Components"
+    CATEGORY = "image/video"
+    RETURN_TYPES = ("IMAGE", "AUDIO", "FLOAT")
+    RETURN_NAMES = ("images", "audio", "fps")
+    FUNCTION = "get_components"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"video": ("VIDEO",)}}
+
+    def get_components(self, video):
+        components = video.get_components()
+        return components.images, components.audio, float(components.frame_rate)
+
+
+class MaskToImage(_Core):
+    DISPLAY_NAME = "Convert Mask to Image"
+    CATEGORY = "mask"
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "mask_to_image"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"mask": ("MASK",)}}
+
+    def mask_to_image(self, mask):
+        """[B, H, W] (or [H, W]) -> grey [B, H, W, 3]."""
+        return (rearrange(mask.reshape(-1, *mask.shape[-2:]), "b h w -> b h w 1").expand(-1, -1, -1, 3),)
 
 
 class ImageScale(_Core):
@@ -336,8 +424,9 @@ class VAEDecode(_Core):
         return (images.reshape(-1, *images.shape[-3:]) if images.ndim == 5 else images,)
 
 
-CORE_CLASSES = (LoadImage, LoadImageMask, ImageScale, SaveImage, PreviewImage, SaveAnimatedWEBP, SaveAnimatedPNG,
-                CheckpointLoaderSimple, CLIPTextEncode, VAEEncode, VAEDecode)
+CORE_CLASSES = (LoadImage, LoadImageMask, LoadVideo, GetVideoComponents, MaskToImage, ImageScale, SaveImage,
+                PreviewImage, SaveAnimatedWEBP, SaveAnimatedPNG, CheckpointLoaderSimple, CLIPTextEncode, VAEEncode,
+                VAEDecode)
 
 
 def core_node_classes(folders: CoreFolders) -> dict[str, type]:

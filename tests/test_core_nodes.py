@@ -1,11 +1,17 @@
 """The core-node stand-ins behave like ComfyUI's nodes on the tiny models (tests/core_nodes.py, tiny_sd.py)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from core_nodes import CoreFolders, core_node_classes
 from PIL import Image
 from tiny_sd import text_width, write_tiny_checkpoint
+
+from motion_i2v.media import save_animation
+
+VIDEO_LEVELS = (0.2, 0.5, 0.8)  # one flat grey per frame: the lossy codec keeps them within a few levels
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +27,9 @@ def nodes(tmp_path_factory):
     Image.fromarray(rgba).save(folders.input / "alpha.png")
     frames = [Image.new("RGB", (5, 3), (value, 0, 0)) for value in (0, 128, 255)]
     frames[0].save(folders.input / "clip.gif", save_all=True, append_images=frames[1:], duration=100)
+    grey = torch.tensor(VIDEO_LEVELS).view(-1, 1, 1, 1).expand(-1, 3, 16, 24)
+    save_animation(grey, str(folders.input / "clip.webm"), fps=12)
+    (folders.input / "notes.txt").write_text("neither an image nor a video")
     write_tiny_checkpoint(folders.models["checkpoints"], "tiny.safetensors")
     return folders, {name: cls() for name, cls in core_node_classes(folders).items()}
 
@@ -35,6 +44,26 @@ def test_load_image_masks_are_one_minus_alpha_or_a_64px_blank(nodes):
     assert torch.allclose(image[:, 0, 0, 0], torch.tensor([0, 128, 255]) / 255, atol=2 / 255)
     assert node["LoadImage"].INPUT_TYPES()["required"]["image"][0] == ["alpha.png", "clip.gif"]
     assert node["LoadImage"].VALIDATE_INPUTS("missing.png") == "Invalid image file: missing.png"
+
+
+def test_load_video_lists_videos_and_get_video_components_decodes_them(nodes):
+    folders, node = nodes
+    assert node["LoadVideo"].INPUT_TYPES()["required"]["file"] == (
+        "COMBO", {"multiselect": False, "options": ["clip.webm"], "video_upload": True})
+    assert node["LoadVideo"].VALIDATE_INPUTS("missing.mp4") == "Invalid video file: missing.mp4"
+    video, = node["LoadVideo"].load_video("clip.webm")
+    images, audio, fps = node["GetVideoComponents"].get_components(video)
+    assert images.shape == (3, 16, 24, 3) and images.dtype == torch.float32 and audio is None
+    assert fps == 12.0 and isinstance(fps, float)
+    assert torch.allclose(images[:, 8, 12], torch.tensor(VIDEO_LEVELS)[:, None].expand(3, 3), atol=8 / 255)
+
+
+def test_mask_to_image_repeats_the_mask_in_three_channels():
+    node = core_node_classes(CoreFolders(Path("."), Path("."), Path("."), {}))["MaskToImage"]()
+    mask = torch.rand(2, 3, 4)
+    image, = node.mask_to_image(mask)
+    assert image.shape == (2, 3, 4, 3) and all(torch.equal(image[..., channel], mask) for channel in range(3))
+    assert node.mask_to_image(mask[0])[0].shape == (1, 3, 4, 3)
 
 
 def test_image_scale_keeps_the_aspect_and_crops_the_centre(nodes):

@@ -5,6 +5,8 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
+from PIL import Image
 from workflow_tools import (
     PACK_FRONTEND_WIDGETS,
     NodeSpec,
@@ -13,7 +15,10 @@ from workflow_tools import (
     process_dynamic_prompt,
     to_api,
     types_match,
+    write_small_inputs,
 )
+
+from motion_i2v.media import load_video, save_animation
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -263,3 +268,18 @@ def test_glue_widgets_are_counted_and_must_mirror_their_widget(pack):
     assert ("node 1 (MotionI2VTrajectories): widget 'trajectory_editor' must repeat the value of 'trajectories', "
             "as the frontend saves it") in check_workflow(workflow, specs)
     assert to_api(workflow, specs)["1"]["inputs"] == {"trajectories": value, "frames": 16, "width": 64, "height": 64}
+
+
+def test_small_inputs_shrink_images_and_videos_and_copy_the_rest(tmp_path):
+    source, target = tmp_path / "examples", tmp_path / "input"
+    source.mkdir()
+    Image.new("RGB", (128, 96), (200, 40, 40)).save(source / "image.png")
+    save_animation(torch.full((5, 3, 96, 128), 0.5), str(source / "clip.webm"), fps=6)
+    (source / "tracks.json").write_text('{"tracks": []}')
+    write_small_inputs(source, target, 8)
+    with Image.open(target / "image.png") as picture:
+        assert picture.size == (16, 12) and picture.getpixel((8, 6)) == (200, 40, 40)
+    frames, fps = load_video(str(target / "clip.webm"))
+    assert frames.shape == (5, 3, 12, 16) and fps == 6
+    assert (frames - 0.5).abs().max() < 12 / 255  # two lossy generations of a flat grey
+    assert (target / "tracks.json").read_text() == '{"tracks": []}'

@@ -25,6 +25,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from PIL import Image
 
 WIDGET_KINDS = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
@@ -399,19 +400,28 @@ def quick_settings(prompt: dict, steps: int) -> dict:
 
 
 def write_small_inputs(source: Path, target: Path, divisor: int) -> None:
-    """Copy the files of ``source`` into ``target``, images shrunk by ``divisor`` (sizes stay multiples of 8
-    when they were multiples of 8 * divisor): the workflows then run at a tiny resolution, the trajectories
+    """Copy the files of ``source`` into ``target``, images and videos shrunk by ``divisor`` (sizes stay multiples
+    of 8 when they were multiples of 8 * divisor): the workflows then run at a tiny resolution, the trajectories
     and brushes, stored in canvas pixels, being rescaled to the image by the nodes."""
+    # imported here: run as a script, this module loads before main() puts the repo root on sys.path
+    from motion_i2v.media import VIDEO_CODECS, load_video, save_animation
+
     target.mkdir(parents=True, exist_ok=True)
     for path in sorted(source.iterdir()):
         if not path.is_file():
             continue
-        if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        suffix = path.suffix.lower()
+        if suffix in VIDEO_CODECS:
+            frames, fps = load_video(str(path))
+            size = (frames.shape[2] // divisor, frames.shape[3] // divisor)
+            small = torch.nn.functional.interpolate(frames, size=size, mode="bilinear", antialias=True)
+            save_animation(small, str(target / path.name), fps)
+        elif suffix in (".png", ".jpg", ".jpeg", ".webp"):
+            with Image.open(path) as picture:
+                size = (picture.width // divisor, picture.height // divisor)
+                picture.resize(size, Image.LANCZOS).save(target / path.name)
+        else:
             (target / path.name).write_bytes(path.read_bytes())
-            continue
-        with Image.open(path) as picture:
-            size = (picture.width // divisor, picture.height // divisor)
-            picture.resize(size, Image.LANCZOS).save(target / path.name)
 
 
 # -------------------------------------------------------------------------------------- static checks
