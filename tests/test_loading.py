@@ -218,6 +218,18 @@ def test_make_tiny_is_seeded(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_make_tiny_text_width_reaches_every_text_reader(tmp_path):
+    from motion_i2v.__main__ import main
+    from motion_i2v.loading import locate_files
+
+    assert main(["make-tiny", str(tmp_path), "--text-width", "768"]) == 0
+    found = locate_files(tmp_path)
+    for kind in ("flow_unet", "controlnet", "sd_unet", "motion_modules"):
+        model = load_model(kind, found[kind])  # strict: the configs beside the files say 768 too
+        widths = {tuple(p.shape)[1] for name, p in model.named_parameters() if name.endswith("attn2.to_k.weight")}
+        assert widths == ({768} if kind != "motion_modules" else set()), kind  # motion modules: temporal self-attention
+
+
 def test_convert_a_folder_to_fp16_safetensors(tiny_dir, tmp_path):
     from motion_i2v.__main__ import main
     from motion_i2v.loading import locate_files, read_metadata

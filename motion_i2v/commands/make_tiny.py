@@ -5,6 +5,9 @@ the spatial attention at half resolution only, so that 512x320 workflow runs sta
 official key names and file names, pickled with ``torch.save`` as the release is. Tests,
 CI and the README demo use it in place of the 18.6 GB release. Every parameter is drawn from a
 seeded generator, zero-initialised layers included, so the ControlNet and the motion modules act.
+
+``--text-width 768`` makes the UNets read text states of SD1.5's CLIP-L width instead of the tiny 32: a
+real ComfyUI builds CLIP-L at full size whatever checkpoint it loads, so its CONDITIONING is 768 wide.
 """
 
 from __future__ import annotations
@@ -46,26 +49,37 @@ def randomize(model: torch.nn.Module, generator: torch.Generator) -> torch.nn.Mo
     return model
 
 
-def write_tiny_models(root, seed: int = 0) -> dict[str, Path]:
+def tiny_config(kind: str, text_width: int | None = None) -> dict:
+    """The bundled tiny config of ``kind``, reading text states ``text_width`` wide when given."""
+    config = bundled_config(kind, "tiny")
+    if text_width is not None and "cross_attention_dim" in config:
+        config["cross_attention_dim"] = text_width
+    return config
+
+
+def write_tiny_models(root, seed: int = 0, text_width: int | None = None) -> dict[str, Path]:
     """Write the tiny set under ``root``; returns the weight file of every kind."""
     root = Path(root)
     generator = torch.Generator().manual_seed(seed)
     written = {}
-    for kind, weights, config in TINY_FILES:
-        model = randomize(build_model(kind, "tiny"), generator)
+    for kind, weights, config_file in TINY_FILES:
+        config = tiny_config(kind, text_width)
+        model = randomize(build_model(kind, config), generator)
         written[kind] = save_state_dict(official_state_dict(model, kind), root / weights)
-        if config is not None:
-            (root / config).parent.mkdir(parents=True, exist_ok=True)
-            (root / config).write_text(json.dumps(bundled_config(kind, "tiny"), indent=1) + "\n")
+        if config_file is not None:
+            (root / config_file).parent.mkdir(parents=True, exist_ok=True)
+            (root / config_file).write_text(json.dumps(config, indent=1) + "\n")
     return written
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", type=Path, help="folder to write models/stage1/... and models/stage2/... into")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
+    parser.add_argument("--text-width", type=int, help="width of the text states the UNets read (default: the "
+                        "tiny 32; 768 for a real ComfyUI's SD1.5 CLIP-L)")
 
 
 def run(args: argparse.Namespace) -> int:
-    for kind, path in write_tiny_models(args.dir, args.seed).items():
+    for kind, path in write_tiny_models(args.dir, args.seed, args.text_width).items():
         print(f"{kind:12s} {path}")
     return 0
