@@ -136,6 +136,15 @@ class Progress:
             self._bar.update_absolute(step, total or self.total, preview)
 
 
+class _Managed(torch.nn.Module):
+    """The module a ModelPatcher holds: ComfyUI writes its bookkeeping (``device``, ``current_patcher``,
+    ``model_lowvram``, ...) onto it, and diffusers' models refuse ``device`` (a read-only property)."""
+
+    def __init__(self, module: torch.nn.Module):
+        super().__init__()
+        self.module = module
+
+
 def wrap_model(module: torch.nn.Module):
     """Hand a torch module to ComfyUI's memory management; returns a ModelPatcher or the module.
 
@@ -145,7 +154,8 @@ def wrap_model(module: torch.nn.Module):
         return module
     import comfy.model_patcher
 
-    return comfy.model_patcher.ModelPatcher(module, load_device=torch_device(), offload_device=offload_device())
+    return comfy.model_patcher.ModelPatcher(_Managed(module), load_device=torch_device(),
+                                            offload_device=offload_device())
 
 
 def load_model(wrapped) -> torch.nn.Module:
@@ -153,4 +163,4 @@ def load_model(wrapped) -> torch.nn.Module:
     if _mm is None:
         return wrapped.to(torch_device())
     _mm.load_models_gpu([wrapped], force_full_load=True)
-    return wrapped.model
+    return wrapped.model.module
