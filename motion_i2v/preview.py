@@ -11,16 +11,20 @@ the camera-like part of the motion is the background, content moving unlike it i
 2. Softmax splatting (Niklaus and Liu, CVPR 2020) of [image, -flow] weighted by e along ``flow``
    gives, at each target q, the colour and inverse displacement of the front-most pixels landing
    there, and a plain weight channel the coverage w(q) (total bilinear weight).
-3. Where w = 0 the source is guessed in frame 0. Each source pixel's own motion relative to the
-   background is d(p) = a^-1(p + f(p)) - p (0 for background). A hole at q would, as background,
-   come from s = a^-1(q); it is a hole because the content at s moved away by d(s), so the pixel
-   reads frame 0 at s - d(s). For content that moves rigidly over the background this is exactly
-   the background behind it (s - d(s) lies outside its footprint whenever q is uncovered); on the
-   background (d = 0) it is the camera's exact inverse, for cracks of a zoom and uncovered borders.
-4. Sampling frame 0 at q + inverse(q), the inverse being the splatted one where w > 0 and the
-   guess elsewhere (bilinear, mirrored at the image border), gives a complete frame; the splatted
-   colour is blended over it with opacity min(w, 1), so partly covered pixels, e.g. between the
-   spread-apart pixels of a zoom, get a sharp interpolation.
+3. Background plate: frame 0 with its foreground, the pixels with |f(p) - a(p)| > MOVING in any
+   frame and one pixel around them, filled from the other pixels by pull-push (``background_plate``).
+   It is the best guess of what any content that moves away uncovers, and holds nothing of it.
+4. Where w = 0 (a hole), and on the 1-pixel rim around holes where the trailing edge of moved
+   content covers only part of a pixel, the frame reads the plate at the camera's inverse a^-1(q):
+   for the camera alone that is frame 0 exactly (cracks of a zoom, uncovered borders). Elsewhere it
+   reads frame 0 at q + the splatted inverse (bilinear, mirrored at the image border), and the
+   splatted colour is blended over that with opacity min(w, 1), so partly covered pixels, e.g.
+   between the spread-apart pixels of a zoom, get a sharp interpolation.
+
+Why a plate: reading frame 0 back along the own motion of the content that left a hole is exact for
+rigid content, but content dragged along beside an object (the fading fields of tracks and brushes)
+moves less than the object, so reading back from where it was lands in the object and left a ghost
+of it; and at the rim, reading back along the splatted inverse fetches the moved content again.
 
 Covered pixels keep the exact splat (an integer shift reproduces the shifted image). No pixel
 stays empty.
@@ -29,6 +33,7 @@ stays empty.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 
 from .camera import affine_field
@@ -39,6 +44,7 @@ WEIGHT_EPS = 1e-6  # below this total splat weight a target pixel counts as empt
 MAX_PRIORITY = 20.0  # pixels of motion unlike the background beyond which content is simply "in front"
 FIT_STRIDE = 4  # the affine fit reads every 4th pixel in each direction; plenty for 6 parameters
 FIT_SCALE = 2.0  # pixels: residuals beyond this count less and less in the robust fit (Cauchy weights)
+MOVING = 0.5  # pixels of motion unlike the background from which a pixel of frame 0 is foreground
 
 
 def dominant_motion(flow: torch.Tensor, iterations: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,6 +72,49 @@ def dominant_motion(flow: torch.Tensor, iterations: int = 3) -> tuple[torch.Tens
     return linear.float(), params[:, 2].float()
 
 
+def fill_from(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """``values`` [1, C, H, W] with the pixels where ``known`` [1, 1, H, W] is 0 filled from those where it is 1.
+
+    Pull-push (Gortler et al., "The Lumigraph", 1996): halve the resolution with weighted means until
+    every pixel has a known neighbour, then blend back up with bilinear upsampling, so a gap gets a
+    smooth mix of the known colours around it (fractional ``known`` weighs pixels in between).
+    """
+    height, width = values.shape[-2:]
+    if known.amin() >= 1 or height * width == 1:
+        return values
+    kernel = (min(height, 2), min(width, 2))
+    coarse_known = F.avg_pool2d(known, kernel, ceil_mode=True)
+    coarse_sum = F.avg_pool2d(values * known, kernel, ceil_mode=True)
+    coarse = coarse_sum / coarse_known.clamp_min(torch.finfo(values.dtype).tiny)
+    filled = fill_from(coarse, (coarse_known * kernel[0] * kernel[1]).clamp(max=1))
+    upsampled = F.interpolate(filled, size=(height, width), mode="bilinear", align_corners=False)
+    return torch.lerp(upsampled, values, known)
+
+
+def grow(mask: torch.Tensor) -> torch.Tensor:
+    """``mask`` [..., H, W] bool and its 8 neighbours: a 3x3 dilation (slices; max_pool2d is slower on CPU)."""
+    tall = mask.clone()
+    tall[..., 1:, :] |= mask[..., :-1, :]
+    tall[..., :-1, :] |= mask[..., 1:, :]
+    grown = tall.clone()
+    grown[..., 1:] |= tall[..., :-1]
+    grown[..., :-1] |= tall[..., 1:]
+    return grown
+
+
+def background_plate(image: torch.Tensor, foreground: torch.Tensor) -> torch.Tensor:
+    """Frame 0 without its foreground: ``image`` [1, C, H, W] with the ``foreground`` [1, 1, H, W] bool
+    pixels filled from the others around them.
+
+    One pixel around the foreground goes too: a bilinear edge pixel holds some of the object's colour.
+    With no background pixel at all there is nothing to fill from, and frame 0 is its own plate.
+    """
+    known = ~grow(foreground)
+    if not known.any():
+        return image
+    return fill_from(image, known.to(image.dtype))
+
+
 def warp_preview(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """Animate ``image`` along ``flow``: [1, 3, H, W] 0..1 and [F, 2, H, W] pixels -> [F, 3, H, W] 0..1.
 
@@ -81,11 +130,12 @@ def warp_preview(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
             f"preview image: the image is {image.shape[3]}x{image.shape[2]} but the motion field is "
             f"{width}x{height}; resize one of them first"
         )
-    flow = flow.float()
-    source = image.float().expand(frames, -1, -1, -1)
+    image, flow = image.float(), flow.float()
+    source = image.expand(frames, -1, -1, -1)
     linear, offset = dominant_motion(flow)
     background = affine_field(linear, offset, height, width)
-    priority = (flow - background).square().sum(1, keepdim=True).sqrt().clamp(max=MAX_PRIORITY).exp()
+    unlike = (flow - background).square().sum(1, keepdim=True).sqrt()  # |f(p) - a(p)|, [F, 1, H, W]
+    priority = unlike.clamp(max=MAX_PRIORITY).exp()
     # [image x e, -flow x e, e, 1], written in place: the largest temporaries of the preview.
     carried = flow.new_empty(frames, 7, height, width)
     torch.mul(source, priority, out=carried[:, :3])
@@ -100,8 +150,10 @@ def warp_preview(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     inverse_linear = torch.linalg.pinv(linear)
     inverse_offset = -(inverse_linear @ offset[..., None])[..., 0]
     camera_inverse = affine_field(inverse_linear, inverse_offset, height, width)
-    own_motion = affine_field(inverse_linear, inverse_offset, height, width, scene=flow)  # d(p)
-    guess = camera_inverse - backward_warp(own_motion, camera_inverse, padding_mode="border")
-    inverse = torch.where(coverage > WEIGHT_EPS, mean[:, 3:], guess)
-    pulled = backward_warp(source, inverse, padding_mode="reflection")
-    return torch.lerp(pulled, mean[:, :3], opacity).clamp(0, 1)
+    plate = background_plate(image, unlike.amax(0, keepdim=True) > MOVING)
+    from_plate = grow(coverage <= WEIGHT_EPS)  # the holes and their rims
+    inverse = torch.where(from_plate, camera_inverse, mean[:, 3:])
+    both = torch.cat((image, plate), dim=1).expand(frames, -1, -1, -1)
+    pulled = backward_warp(both, inverse, padding_mode="reflection")  # [F, 6, H, W]: frame 0, then the plate
+    under = torch.where(from_plate, pulled[:, 3:], pulled[:, :3])
+    return torch.lerp(under, mean[:, :3], opacity).clamp(0, 1)

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from motion_i2v.camera import camera_field
-from motion_i2v.preview import dominant_motion, warp_preview
-from motion_i2v.warp import backward_warp
+from motion_i2v.preview import background_plate, dominant_motion, fill_from, warp_preview
+from motion_i2v.warp import backward_warp, forward_splat
 
 H, W = 24, 40
 
@@ -67,6 +67,50 @@ def test_moving_content_is_in_front_and_leaves_background_behind():
     assert torch.allclose(last[:, 8:16, 20:28], red.view(3, 1, 1).expand(3, 8, 8), atol=1e-4)
     # The square's old place, now uncovered, shows the background behind it, not a red copy.
     assert torch.allclose(last[:, 8:16, 10:20], blue.view(3, 1, 1).expand(3, 8, 10), atol=1e-6)
+
+
+def test_what_a_dragged_object_uncovers_is_the_background_not_the_object():
+    """A yellow square moves (10, 8) px and drags a ring of background 6 px wide half as far, as the
+    fading fields of tracks and brushes do, over a vertical ramp. Where nothing lands, the frame must
+    show the ramp that was there. (Reading frame 0 back along each pixel's own motion, the gap the
+    square leaves in the moved ring read the square itself: a yellow ghost.)"""
+    height, width = 48, 64
+    ramp = torch.linspace(0.2, 0.8, height)[:, None].expand(height, width)
+    background = torch.stack((0.5 * ramp, ramp, torch.full((height, width), 0.6)))
+    image = background.clone()[None]
+    image[0, :, 18:30, 20:32] = torch.tensor([1.0, 0.9, 0.1]).view(3, 1, 1)
+    field = torch.zeros(2, 2, height, width)
+    field[1, :, 12:36, 14:38] = torch.tensor([5.0, 4.0]).view(2, 1, 1)
+    field[1, :, 18:30, 20:32] = torch.tensor([10.0, 8.0]).view(2, 1, 1)
+    last = warp_preview(image, field)[-1]
+    uncovered = forward_splat(torch.ones(1, 1, height, width), field[1:], mode="sum")[0, 0] == 0
+    # the ring's trailing L (4 x 24 + 20 x 5) and the part of its inner gap the square leaves (4 x 12 + 8 x 5)
+    assert uncovered.sum() == 284
+    # 0.04: the fill is a smooth mix of the ramp around the dragged region; one row of ramp is 0.013
+    assert (last - background).abs()[:, uncovered].max() < 0.04
+
+
+def test_fill_from_keeps_the_known_pixels_and_fills_the_rest_from_them():
+    generator = torch.Generator().manual_seed(2)
+    for height, width in ((H, W), (1, 37), (37, 1), (5, 7)):
+        values = torch.rand(1, 3, height, width, generator=generator)
+        known = torch.ones(1, 1, height, width)
+        known[..., height // 2, width // 2] = known[..., 0, 0] = 0
+        filled = fill_from(values, known)
+        assert torch.equal(filled * known, values * known)
+        low, high = values.amin(dim=(2, 3)), values.amax(dim=(2, 3))  # a mix of known colours stays in their range
+        for row, col in ((height // 2, width // 2), (0, 0)):
+            assert ((filled[..., row, col] >= low) & (filled[..., row, col] <= high)).all()
+    flat = torch.full((1, 3, H, W), 0.25)
+    hidden = torch.zeros(1, 1, H, W)
+    hidden[..., :, :4] = 1  # only a strip is known: the whole image becomes its colour
+    torch.testing.assert_close(fill_from(flat * hidden + 0.9 * (1 - hidden), hidden), flat)
+
+
+def test_background_plate_without_any_background_is_frame_0():
+    image = _image()
+    assert torch.equal(background_plate(image, torch.ones(1, 1, H, W, dtype=torch.bool)), image)
+    assert torch.equal(background_plate(image, torch.zeros(1, 1, H, W, dtype=torch.bool)), image)
 
 
 def test_a_zoom_in_fills_its_cracks_with_the_exact_inverse():
