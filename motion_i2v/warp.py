@@ -7,7 +7,6 @@ Forward splatting moves every source pixel to where the field sends it (the offi
 from __future__ import annotations
 
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
@@ -40,19 +39,23 @@ def _splat_targets(flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     over dy, dx) of source pixel p. A non-finite displacement goes to the margin whole.
     """
     _, height, width = flow.shape
-    ys, xs = _pixel_grid(height, width, flow.device)
-    corners = []
-    for grid, displacement, size in ((ys, flow[1], height), (xs, flow[0], width)):
-        # Clamping to [-1, size] keeps in-image weights exact and sends the rest to the margin.
-        position = torch.nan_to_num(grid + displacement, nan=-1.0, posinf=-1.0, neginf=-1.0).clamp_(-1, size)
-        low = position.floor()
-        frac = position.sub_(low)
-        corners.append((low.long().add_(1).flatten(), torch.stack((1 - frac, frac)).flatten(1)))
-    (row, row_weight), (col, col_weight) = corners
     canvas_width = width + 3
-    offsets = torch.tensor([0, 1, canvas_width, canvas_width + 1], device=flow.device)
-    index = (row * canvas_width + col) + offsets[:, None]
-    weight = row_weight[:, None] * col_weight[None]
+    position = flow.to(torch.float32, copy=True)  # x then y; becomes the fractional part below
+    position[0] += torch.arange(width, device=flow.device, dtype=torch.float32)
+    position[1] += torch.arange(height, device=flow.device, dtype=torch.float32)[:, None]
+    position.nan_to_num_(nan=-1.0, posinf=-1.0, neginf=-1.0)
+    # Clamping to [-1, size] keeps in-image weights exact and sends the rest to the margin.
+    upper = torch.tensor([width, height], device=flow.device, dtype=torch.float32)[:, None, None]
+    torch.minimum(position.clamp_min_(-1), upper, out=position)
+    low = position.floor()
+    frac = position.sub_(low).flatten(1)
+    low = low.long()
+    top_left = torch.add(low[0], low[1], alpha=canvas_width).flatten()
+    offsets = torch.tensor([0, 1, canvas_width, canvas_width + 1], device=flow.device) + canvas_width + 1
+    index = top_left + offsets[:, None]
+    # [axis (x, y), corner side (low, high), H*W] -> corner k = (dy, dx) row-major, as the offsets.
+    sides = torch.stack((1 - frac, frac), dim=1)
+    weight = sides[1][:, None] * sides[0][None]
     return index.flatten(), weight.flatten()
 
 
@@ -108,22 +111,8 @@ def forward_splat(source: torch.Tensor, flow: torch.Tensor, mode: str = "avg") -
             f"forward_splat: source {list(source.shape)} and flow {list(flow.shape)} differ in N, H, or W"
         )
     out = torch.empty_like(source)
-    frames = range(source.shape[0])
-    if source.device.type == "cpu" and len(frames) > 1 and torch.get_num_threads() > 1:
-        # The scatters run on one core each; splatting frames side by side keeps every core busy
-        # (the threads write disjoint frames of ``out``, and torch ops release the GIL). Grad and
-        # inference modes are thread-local, so each worker takes the caller's.
-        inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
-
-        def splat_in_caller_mode(frame: int) -> None:
-            with torch.inference_mode(inference), torch.set_grad_enabled(grad):
-                _splat_frame(source[frame], flow[frame], out[frame], mode)
-
-        with ThreadPoolExecutor(torch.get_num_threads()) as pool:
-            list(pool.map(splat_in_caller_mode, frames))
-    else:
-        for frame in frames:
-            _splat_frame(source[frame], flow[frame], out[frame], mode)
+    for frame in range(source.shape[0]):
+        _splat_frame(source[frame], flow[frame], out[frame], mode)
     return out
 
 

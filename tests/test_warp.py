@@ -141,25 +141,6 @@ def test_the_two_paths_agree_on_a_random_field(monkeypatch):
     torch.testing.assert_close(ours, forward_splat(source, flow), atol=1e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("caller_mode", [torch.inference_mode, torch.no_grad])
-def test_frames_splatted_in_worker_threads_equal_one_thread_and_keep_the_callers_mode(caller_mode):
-    source = random_source(frames=5, channels=3, height=12, width=9)
-    flow = torch.randn(5, 2, 12, 9, generator=torch.Generator().manual_seed(3)) * 4
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        serial = forward_splat(source, flow)
-        torch.set_num_threads(2)
-        with caller_mode():
-            # An inference tensor written in place by a thread outside inference mode would raise.
-            source_in_mode, flow_in_mode = source.clone(), flow.clone()
-            threaded = forward_splat(source_in_mode, flow_in_mode)
-    finally:
-        torch.set_num_threads(threads)
-    assert threaded.is_inference() == (caller_mode is torch.inference_mode)
-    torch.testing.assert_close(threaded, serial, atol=0, rtol=0)
-
-
 def test_backward_warp_zero_flow_is_identity():
     source = random_source()
     torch.testing.assert_close(backward_warp(source, torch.zeros(2, 2, 6, 10)), source, atol=1e-6, rtol=1e-6)
