@@ -32,6 +32,7 @@ from .flow import MotionField, resize_field
 from .warp import backward_warp
 
 METHODS = ("dis", "raft")
+RAFT_MIN_SIZE = 128  # pixels, each side: torchvision RAFT refuses smaller inputs
 DIS_PRESETS = ("ultrafast", "fast", "medium")  # OpenCV's DISOPTICAL_FLOW_PRESET_* names
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as cv2.cvtColor(RGB2GRAY)
 
@@ -189,8 +190,9 @@ def _raft_pairs(frames: torch.Tensor, weights: Path, iterations: int) -> PairFlo
     """torchvision RAFT between frames of [F, H, W, 3] 0..1, on their device."""
     model = _load_raft(weights).to(frames.device)
     height, width = frames.shape[1:3]
-    # RAFT works on 1/8 resolution: pad to multiples of 8 (edge pixels repeated), crop the flow back.
-    padding = (0, -width % 8, 0, -height % 8)
+    # RAFT works on 1/8 resolution and its correlation pyramid needs 16 cells there: pad (edge pixels
+    # repeated) to multiples of 8 of at least 128, and crop the flow back.
+    padding = (0, max(RAFT_MIN_SIZE, width + -width % 8) - width, 0, max(RAFT_MIN_SIZE, height + -height % 8) - height)
     images = torch.nn.functional.pad(rearrange(frames, "f h w c -> f c h w") * 2 - 1, padding, mode="replicate")
 
     @torch.inference_mode()

@@ -58,6 +58,18 @@ def single_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture
+def without_torchvision(monkeypatch):
+    """Make every ``import torchvision...`` fail, as on a machine without it, even where it is installed.
+
+    Submodules imported earlier (by us or a dependency) are hidden too: Python finds a cached submodule
+    before it looks at its parent package.
+    """
+    for name in [name for name in sys.modules if name == "torchvision" or name.startswith("torchvision.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "torchvision", None)
+
+
 class TinyModels(NamedTuple):
     root: Path  # holds models/stage1/... and models/stage2/... as the release does
     files: dict[str, Path]  # the weight file of every kind (flow_unet, controlnet, image_vae, ...)

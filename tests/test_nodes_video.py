@@ -80,10 +80,10 @@ def test_raft_without_a_model_file_asks_for_one(node, clip):
         extract(node, clip[0], method="raft")
 
 
+@pytest.mark.usefixtures("without_torchvision")
 def test_raft_without_torchvision_says_what_to_install(node, clip, tmp_path, monkeypatch):
     monkeypatch.setenv("MOTION_I2V_MODELS", str(tmp_path))
     (tmp_path / "raft_small.pth").write_bytes(b"not read before torchvision is found")
-    monkeypatch.setitem(sys.modules, "torchvision", None)  # makes `import torchvision...` fail
     with pytest.raises(ImportError, match="pip install torchvision"):
         extract(node, clip[0], method="raft", raft_model="raft_small.pth")
 

@@ -1,7 +1,6 @@
 """Motion extraction from synthetic videos whose true field is known (tests/synthetic_video.py)."""
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -136,10 +135,10 @@ def test_bad_inputs_raise(frames, options, message):
         extract_motion(frames, **options)
 
 
-def test_raft_without_torchvision_says_what_to_install(tmp_path, monkeypatch):
+@pytest.mark.usefixtures("without_torchvision")
+def test_raft_without_torchvision_says_what_to_install(tmp_path):
     weights = tmp_path / "raft_large.pth"
     weights.write_bytes(b"not read before torchvision is found")
-    monkeypatch.setitem(sys.modules, "torchvision", None)  # makes `import torchvision...` fail
     with pytest.raises(ImportError, match="pip install torchvision"):
         extract_motion(torch.rand(2, 16, 16, 3), method="raft", raft_weights=weights)
 
