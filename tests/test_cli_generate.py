@@ -12,7 +12,7 @@ from PIL import Image
 from motion_i2v.__main__ import main
 from motion_i2v.commands.generate import NOISE_WARNING
 
-EXAMPLES = "examples"
+EXAMPLES = "example_inputs"
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from PIL import Image
 from motion_i2v.commands import preview
 from motion_i2v.media import load_image, save_image, save_mask
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "example_inputs"
 W, H = 64, 40
 
 

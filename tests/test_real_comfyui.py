@@ -159,7 +159,7 @@ def server(tmp_path_factory):
     for name in ("input", "output", "temp", "user", "custom_nodes", "models/checkpoints"):
         (root / name).mkdir(parents=True)
     (root / "custom_nodes" / PACK_DIR_NAME).symlink_to(ROOT, target_is_directory=True)
-    write_small_inputs(ROOT / "examples", root / "input", INPUT_DIVISOR)
+    write_small_inputs(ROOT / "example_inputs", root / "input", INPUT_DIVISOR)
     subprocess.run([python, "-m", "motion_i2v", "make-tiny", str(root / "models" / "motion_i2v"),
                     "--text-width", str(CLIP_L_WIDTH)], cwd=ROOT, check=True)
     loader = core_specs()["CheckpointLoaderSimple"]
@@ -257,6 +257,13 @@ def test_core_node_specs_match_the_server(server, server_specs):
 def test_pack_specs_match_the_server(pack, server_specs):
     differences = _differences(pack_specs(pack), server_specs, files=False)
     assert not differences, "\n".join(differences)
+
+
+def test_template_browser_lists_and_serves_every_workflow(server):
+    assert sorted(server.get("/api/workflow_templates")[PACK_DIR_NAME]) == sorted(path.stem for path in WORKFLOWS)
+    for path in WORKFLOWS:
+        served = server.get(f"/api/workflow_templates/{PACK_DIR_NAME}/{urllib.parse.quote(path.name)}", raw=True)
+        assert json.loads(served) == json.loads(path.read_text()), path.name
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.stem)

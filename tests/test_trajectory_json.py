@@ -107,8 +107,8 @@ def test_kj_errors(text, message):
 
 
 def test_shipped_examples_parse():
-    specs, strokes = parse_trajectories((ROOT / "examples" / "tracks.json").read_text(), 512, 320)
+    specs, strokes = parse_trajectories((ROOT / "example_inputs" / "tracks.json").read_text(), 512, 320)
     assert len(specs) == 3 and len(strokes) >= 1
     assert any(len(spec.points) == 1 for spec in specs)
-    specs, strokes = parse_trajectories((ROOT / "examples" / "tracks_kj.txt").read_text(), 512, 320)
+    specs, strokes = parse_trajectories((ROOT / "example_inputs" / "tracks_kj.txt").read_text(), 512, 320)
     assert len(specs) == 2 and strokes == []

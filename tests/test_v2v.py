@@ -144,11 +144,11 @@ def test_raft_without_torchvision_says_what_to_install(tmp_path):
 
 
 def test_the_example_video_moves_as_its_documented_zoom():
-    """examples/source_video.webm (VP9, lossy) against the zoom examples/make_examples.py rendered."""
-    spec = importlib.util.spec_from_file_location("make_examples", ROOT / "examples" / "make_examples.py")
+    """example_inputs/source_video.webm (VP9, lossy) against the zoom example_inputs/make_examples.py rendered."""
+    spec = importlib.util.spec_from_file_location("make_examples", ROOT / "example_inputs" / "make_examples.py")
     examples = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(examples)
-    video, fps = load_video(str(ROOT / "examples" / "source_video.webm"))
+    video, fps = load_video(str(ROOT / "example_inputs" / "source_video.webm"))
     assert video.shape == (examples.VIDEO_FRAMES, 3, examples.HEIGHT, examples.WIDTH) and fps == examples.VIDEO_FPS
     field = extract_motion(rearrange(video, "f c h w -> f h w c"))
     scales = torch.tensor(examples.zoom_scales()).view(-1, 1, 1, 1)

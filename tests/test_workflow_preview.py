@@ -30,7 +30,7 @@ CORE_WIDGETS = {
 @pytest.fixture
 def folders(tmp_path, monkeypatch):
     found = CoreFolders(input=tmp_path / "input", output=tmp_path / "output", temp=tmp_path / "temp", models={})
-    shutil.copytree(ROOT / "examples", found.input)
+    shutil.copytree(ROOT / "example_inputs", found.input)
     found.output.mkdir()
     found.temp.mkdir()
     monkeypatch.setenv("MOTION_I2V_INPUT", str(found.input))
@@ -78,7 +78,7 @@ def test_the_graph_is_tracks_then_camera_then_preview():
         ("MotionI2VVisualizeMotionField", "colors", "PreviewImage", "images"),
     } <= edges
     trajectories = next(node for node in WORKFLOW["nodes"] if node["type"] == "MotionI2VTrajectories")
-    assert json.loads(trajectories["widgets_values"][0]) == json.loads((ROOT / "examples" / "tracks.json").read_text())
+    assert json.loads(trajectories["widgets_values"][0]) == json.loads((ROOT / "example_inputs" / "tracks.json").read_text())
 
 
 def test_workflow_animates_the_example_image(pack, folders, specs):

@@ -271,7 +271,7 @@ def test_glue_widgets_are_counted_and_must_mirror_their_widget(pack):
 
 
 def test_small_inputs_shrink_images_and_videos_and_copy_the_rest(tmp_path):
-    source, target = tmp_path / "examples", tmp_path / "input"
+    source, target = tmp_path / "example_inputs", tmp_path / "input"
     source.mkdir()
     Image.new("RGB", (128, 96), (200, 40, 40)).save(source / "image.png")
     save_animation(torch.full((5, 3, 96, 128), 0.5), str(source / "clip.webm"), fps=6)

@@ -2,7 +2,7 @@
 
 The run goes through tests/mini_executor.py (ComfyUI's validation, order and list semantics) with the
 pack's nodes and the core stand-ins of tests/core_nodes.py, in temporary ComfyUI-like folders: the input
-folder holds examples/ at an eighth of their size (so 512x320 runs at 64x40), ``models/motion_i2v`` the
+folder holds example_inputs/ at an eighth of their size (so 512x320 runs at 64x40), ``models/motion_i2v`` the
 tiny set from ``python -m motion_i2v make-tiny`` and ``models/checkpoints`` the tiny stand-in checkpoint
 (tests/tiny_sd.py: a tiny VAE and text encoder) under every checkpoint name the workflows load. The
 prompt is the workflow's, with every ``steps`` lowered to ``STEPS``; nothing else is changed. A workflow
@@ -36,7 +36,7 @@ def folders(tmp_path_factory):
     found = CoreFolders(input=root / "input", output=root / "output", temp=root / "temp",
                         models={"checkpoints": root / "models" / "checkpoints",
                                 "motion_i2v": root / "models" / "motion_i2v"})
-    write_small_inputs(ROOT / "examples", found.input, INPUT_DIVISOR)
+    write_small_inputs(ROOT / "example_inputs", found.input, INPUT_DIVISOR)
     for folder in (found.output, found.temp, found.models["checkpoints"]):
         folder.mkdir(parents=True)
     assert motion_i2v_main(["make-tiny", str(found.models["motion_i2v"])]) == 0
@@ -58,6 +58,19 @@ def specs(pack, folders):
 
 def test_there_are_workflows():
     assert WORKFLOWS, "workflows/ holds no *.json"
+
+
+# ComfyUI 0.8.0 (app/custom_node_manager.py) lists a pack's *.json in any of these folders as templates, but
+# serves them all under one URL from the first folder that exists: a second one hides workflows/.
+TEMPLATE_FOLDERS = ("example_workflows", "example", "examples", "workflow", "workflows")
+
+
+def test_workflows_is_the_only_template_folder_and_holds_only_workflows():
+    present = [name for name in TEMPLATE_FOLDERS if (ROOT / name).is_dir()]
+    assert present == ["workflows"], f"ComfyUI would list or serve templates from {present}"
+    for path in WORKFLOWS:
+        workflow = json.loads(path.read_text())
+        assert {"nodes", "links"} <= set(workflow), f"{path.name} is not a UI-format workflow"
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.stem)

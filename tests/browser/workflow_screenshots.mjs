@@ -2,7 +2,7 @@
 //
 //   node tests/browser/workflow_screenshots.mjs --base http://127.0.0.1:8188 [--out docs/workflows] [--editor docs/editor_in_comfyui.png] [--chromium /usr/bin/chromium] workflows/*.json
 //
-// The server must have this pack in custom_nodes and examples/ copied into its input folder (the Load Image and
+// The server must have this pack in custom_nodes and example_inputs/ copied into its input folder (the Load Image and
 // Load Video files the workflows name); model files need not exist. For each workflow: load it, hide the
 // side bar, menus, minimap and canvas info, fit every node into the 1600x900 view, save OUT/<name>.png.
 // With --editor: on motion_preview.json, zoom onto the Motion-I2V Trajectories node, draw a new three-point

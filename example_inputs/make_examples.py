@@ -2,7 +2,7 @@
 video-to-video ``source_video.webm`` (a camera zooming in on the landscape) and ``first_frame_edit.png``
 (the landscape in autumn colours: the edited first frame).
 
-Run ``python examples/make_examples.py``; the output is the same on every run (fixed shapes and a
+Run ``python example_inputs/make_examples.py``; the output is the same on every run (fixed shapes and a
 seeded numpy generator), so the committed PNGs can be regenerated bit for bit. The video's frames are
 too, but its WebM container records the time it was written, so the file's bytes differ.
 
