@@ -92,7 +92,7 @@ class MotionI2VLoadAnimator:
     OUTPUT_TOOLTIPS = ("The stage-2 animation UNet: the base SD1.5 UNet inflated over frames with the motion "
                        "modules, whose temporal attention follows a motion field.",)
     DESCRIPTION = (
-        "Builds Motion-I2V's stage-2 animation UNet (OFFICIAL.md 3): an SD1.5 UNet plus AnimateDiff-v2 motion modules "
+        "Builds Motion-I2V's stage-2 animation UNet: an SD1.5 UNet plus AnimateDiff-v2 motion modules "
         "whose temporal attention warps the first frame's features along the motion field. The base comes from the "
         "MODEL input (LoRAs applied) or a file: an SD1.5 single-file checkpoint, or from the official release "
         "models/stage2/DreamBooth_LoRA/realistic_unet.ckpt (the demo's base) or models/stage2/StableDiffusion/unet. "

@@ -147,7 +147,7 @@ class MotionI2VEditMotionField:
     RETURN_TYPES = ("MOTION_FIELD",)
     RETURN_NAMES = ("motion_field",)
     OUTPUT_TOOLTIPS = ("The edited motion field [F, 2, H, W] in pixels, frame 0 still.",)
-    DESCRIPTION = "Edit a motion field; frame 0 stays still. Operations:\n" + "\n".join(
+    DESCRIPTION = f"Edit a motion field ({', '.join(EDIT_OPERATIONS)}); frame 0 stays still.\n" + "\n".join(
         f"- {name}: {what}" for name, what in EDIT_OPERATIONS.items()
     ) + f"\n{', '.join(_NEEDS_OTHER)} need the other field (same size and frame count); mask needs the mask."
 
