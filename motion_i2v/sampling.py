@@ -25,6 +25,10 @@ import torch
 TRAIN_TIMESTEPS = 1000
 BETA_START, BETA_END = 0.00085, 0.012
 STEPS_OFFSET = 1
+# "Leading" spacing (the official scheduler's) puts the steps T // S apart (diffusers' DPM-Solver++ and UniPC:
+# T // (S + 1)); once that is 1, from about T / 2 steps, sampling starts at t = S, taking pure noise for a half-
+# denoised sample, and at T steps DDIM runs off the end of the schedule (DPM-Solver++ and UniPC give NaN from T - 1).
+MAX_STEPS = TRAIN_TIMESTEPS // 2 - 1
 # "ddim" is our loop; the others wrap diffusers schedulers built with the same betas.
 SAMPLERS = ("ddim", "euler", "euler_ancestral", "dpmpp_2m", "unipc")
 _DIFFUSERS_CLASSES = {
@@ -52,6 +56,12 @@ class DdimSchedule:
     alphas_cumprod_prev: torch.Tensor
 
 
+def check_steps(steps: int, train_timesteps: int = TRAIN_TIMESTEPS) -> None:
+    maximum = train_timesteps // 2 - 1
+    if not 1 <= steps <= maximum:
+        raise ValueError(f"steps: expected 1..{maximum}, got {steps}")
+
+
 def linear_alphas_cumprod(train_timesteps: int = TRAIN_TIMESTEPS, beta_start: float = BETA_START,
                           beta_end: float = BETA_END) -> torch.Tensor:
     """alpha_bar for linear betas: [train_timesteps] float32."""
@@ -62,8 +72,7 @@ def linear_alphas_cumprod(train_timesteps: int = TRAIN_TIMESTEPS, beta_start: fl
 def ddim_schedule(steps: int, *, train_timesteps: int = TRAIN_TIMESTEPS, steps_offset: int = STEPS_OFFSET,
                   alphas_cumprod: torch.Tensor | None = None) -> DdimSchedule:
     """Evenly spaced ("leading") timesteps, ``t_i = (S-1-i) * (T // S) + steps_offset``."""
-    if not 1 <= steps <= train_timesteps:
-        raise ValueError(f"steps: expected 1..{train_timesteps}, got {steps}")
+    check_steps(steps, train_timesteps)
     alphas = linear_alphas_cumprod(train_timesteps) if alphas_cumprod is None else alphas_cumprod
     ratio = train_timesteps // steps
     timesteps = torch.arange(steps - 1, -1, -1, dtype=torch.int64) * ratio + steps_offset
@@ -116,6 +125,7 @@ def diffusers_scheduler(name: str):
 def sample_diffusers(denoise: Denoise, x: torch.Tensor, name: str, steps: int, *,
                      generator: torch.Generator | None = None, callback: Callback | None = None) -> torch.Tensor:
     """Run a diffusers scheduler as a plain loop. ``x``: unit-variance noise, scaled here as the scheduler needs."""
+    check_steps(steps)
     scheduler = diffusers_scheduler(name)
     scheduler.set_timesteps(steps, device=x.device)
     extra = {"generator": generator} if "generator" in inspect.signature(scheduler.step).parameters else {}

@@ -29,7 +29,7 @@ from ..motion_i2v.pipelines.animate import (
     latent_preview,
 )
 from ..motion_i2v.pipelines.flow_gen import LATENT_SCALE, check_size
-from ..motion_i2v.sampling import SAMPLERS
+from ..motion_i2v.sampling import MAX_STEPS, SAMPLERS
 from .comfy import Progress, intermediate_device, load_model, model_files, model_path, torch_device, wrap_model
 from .convert import image_to_engine, mask_to_engine
 from .flow_model import conditioning_states
@@ -184,7 +184,8 @@ class MotionI2VMotionGuidedSampler:
                                                              "at the image's size (Predict Motion Field, or a preview field)."}),
                 "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
                                  "tooltip": "Seed of the initial noise (drawn on the CPU: the same video on any device)."}),
-                "steps": ("INT", {"default": 25, "min": 1, "max": 1000, "tooltip": "Denoising steps (official 25)."}),
+                "steps": ("INT", {"default": 25, "min": 1, "max": MAX_STEPS,
+                                  "tooltip": "Denoising steps (official 25)."}),
                 "cfg": ("FLOAT", {"default": 7.0, "min": 1.0, "max": 30.0, "step": 0.1, "round": 0.01,
                                   "tooltip": "Classifier-free guidance scale (official 7); 1 skips the negative pass."}),
                 "sampler": (list(SAMPLERS), {"default": "ddim", "tooltip": (

@@ -20,7 +20,7 @@ from ..motion_i2v.pipelines.flow_gen import (
     load_flow_model,
     predict_motion_field,
 )
-from ..motion_i2v.sampling import SAMPLERS
+from ..motion_i2v.sampling import MAX_STEPS, SAMPLERS
 from ..motion_i2v.trajectories import Trajectories
 from ..motion_i2v.visualize import flow_to_color
 from .comfy import (
@@ -205,7 +205,7 @@ class MotionI2VPredictMotionField:
                 "negative": ("CONDITIONING", {"tooltip": "The negative prompt, from CLIP Text Encode."}),
                 "frames": ("INT", {"default": DEFAULT_FRAMES, "min": 2, "max": 16, "tooltip": "Frames of the field "
                            "including the still frame 0 (the model makes 16)."}),
-                "steps": ("INT", {"default": DEFAULT_STEPS, "min": 1, "max": 1000, "tooltip": "Denoising steps "
+                "steps": ("INT", {"default": DEFAULT_STEPS, "min": 1, "max": MAX_STEPS, "tooltip": "Denoising steps "
                           "(official 25)."}),
                 "cfg": ("FLOAT", {"default": DEFAULT_GUIDANCE, "min": 0.0, "max": 30.0, "step": 0.1, "tooltip":
                         "Classifier-free guidance on the prompt (official 7; 1 or less disables it)."}),

@@ -46,7 +46,7 @@ def test_tiny_run_writes_the_video_and_says_it_is_noise(tiny_run):
     (["--out", "video.webp", "--tiny", "--frames", "17"], "--frames: expected 2..16, got 17"),
     (["--out", "video.webp", "--tiny", "--width", "100"], "expected multiples of 8, got 100x80"),
     (["--out", "video.webp", "--tiny", "--sampler", "euler_ancestral", "--pairing", "per_sample", "--steps", "0"],
-     "steps: expected at least 1"),
+     "steps: expected 1..499, got 0"),
 ])
 def test_bad_arguments_fail_before_any_model(arguments, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -121,7 +121,8 @@ def test_guidance_is_applied_to_the_text_only(tiny):
     ({"frames": 1}, "frames: expected 2..33"),
     ({"frames": 40}, "frames: expected 2..33"),
     ({"sampler": "heun"}, "sampler: expected one of"),
-    ({"steps": 0}, "steps: expected at least 1"),
+    ({"steps": 0}, "steps: expected 1..499, got 0"),
+    ({"steps": 500}, "steps: expected 1..499, got 500"),  # leading spacing degenerates from T / 2 steps
     ({"brush": torch.ones(32, 32)}, r"brush: expected a mask \[H, W\] = \[64, 96\]"),
 ])
 def test_bad_requests_fail_before_sampling(tiny, options, message):

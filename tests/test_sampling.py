@@ -6,7 +6,16 @@ import pytest
 import torch
 from diffusers import DDIMScheduler
 
-from motion_i2v.sampling import SAMPLERS, ddim_schedule, linear_alphas_cumprod, sample, sample_ddim
+from motion_i2v.sampling import (
+    MAX_STEPS,
+    SAMPLERS,
+    TRAIN_TIMESTEPS,
+    ddim_schedule,
+    diffusers_scheduler,
+    linear_alphas_cumprod,
+    sample,
+    sample_ddim,
+)
 
 OFFICIAL = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "linear", "steps_offset": 1,
             "clip_sample": False, "set_alpha_to_one": True}
@@ -15,7 +24,7 @@ OFFICIAL = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "linear",
 def test_official_timesteps():
     assert ddim_schedule(25).timesteps.tolist() == list(range(961, 0, -40))  # 961, 921, ..., 1
     assert ddim_schedule(3).timesteps.tolist() == [667, 334, 1]  # fx6
-    with pytest.raises(ValueError, match="steps: expected 1..1000"):
+    with pytest.raises(ValueError, match="steps: expected 1..499"):
         ddim_schedule(0)
 
 
@@ -59,6 +68,22 @@ def test_every_sampler_recovers_x0_with_an_exact_denoiser(sampler):
                     callback=lambda step, total: calls.append((step, total)))
     torch.testing.assert_close(result, x0, rtol=0, atol=1e-3 if sampler == "ddim" else 5e-2)
     assert calls == [(i, 10) for i in range(1, 11)]
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_the_most_steps_still_start_from_noise_and_one_more_is_refused(sampler):
+    if sampler == "ddim":
+        first = ddim_schedule(MAX_STEPS).timesteps[0]
+    else:
+        scheduler = diffusers_scheduler(sampler)
+        scheduler.set_timesteps(MAX_STEPS)
+        first = scheduler.timesteps[0]
+    assert first >= 0.99 * TRAIN_TIMESTEPS
+    x0 = torch.randn(1, 4, 1, 2, 2, generator=torch.Generator().manual_seed(3))
+    result = sample(oracle(x0, linear_alphas_cumprod()), torch.randn(x0.shape), sampler, MAX_STEPS)
+    torch.testing.assert_close(result, x0, rtol=0, atol=1e-2)
+    with pytest.raises(ValueError, match=f"steps: expected 1..{MAX_STEPS}, got {MAX_STEPS + 1}"):
+        sample(toy_denoiser, x0, sampler, MAX_STEPS + 1)
 
 
 def test_eta_noise_comes_from_the_generator():

@@ -28,7 +28,15 @@ from ..flow import check_field
 from ..hint import static_region
 from ..models import UNet3DConfig
 from ..models.motion_augmented import PAIRINGS, MotionGuidance
-from ..sampling import SAMPLERS, DdimSchedule, ddim_schedule, linear_alphas_cumprod, sample_ddim, sample_diffusers
+from ..sampling import (
+    SAMPLERS,
+    DdimSchedule,
+    check_steps,
+    ddim_schedule,
+    linear_alphas_cumprod,
+    sample_ddim,
+    sample_diffusers,
+)
 from .flow_gen import LATENT_SCALE, check_size, encode_reference
 
 VAE_FACTOR = 8
@@ -49,8 +57,7 @@ class AnimationSettings:
     pairing: str = "official"
 
     def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise ValueError(f"steps: expected at least 1, got {self.steps}")
+        check_steps(self.steps)
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler: expected one of {list(SAMPLERS)}, got {self.sampler!r}")
         if self.pairing not in PAIRINGS:

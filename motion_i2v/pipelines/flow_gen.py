@@ -28,7 +28,7 @@ from ..flow import from_normalized, to_normalized
 from ..hint import sparse_hint, static_region
 from ..loading import load_models
 from ..models import ControlResiduals, TrajectoryControlNet, UNet3D
-from ..sampling import SAMPLERS, Callback, sample
+from ..sampling import SAMPLERS, Callback, check_steps, sample
 from ..trajectories import Trajectories
 
 LATENT_SCALE = 0.18215  # SD's latent scale, used for the image and the flow latents alike
@@ -234,8 +234,7 @@ def check_request(image_latent: torch.Tensor, text: torch.Tensor, negative_text:
             raise ValueError(f"{name}: expected prompt embeddings [1, T, D], got {list(states.shape)}")
     if not 2 <= frames <= max_frames:
         raise ValueError(f"frames: expected 2..{max_frames} (frame 0 is the image), got {frames}")
-    if steps < 1:
-        raise ValueError(f"steps: expected at least 1, got {steps}")
+    check_steps(steps)
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler: expected one of {list(SAMPLERS)}, got {sampler!r}")
     height, width = image_latent.shape[-2] * 8, image_latent.shape[-1] * 8
