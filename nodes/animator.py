@@ -38,7 +38,7 @@ BASE_FROM_MODEL = "(MODEL input)"
 BASE_FOLDERS = ("checkpoints", "motion_i2v")  # ComfyUI's checkpoints, and the release layout's stage-2 UNets
 DTYPES = ("auto", "fp16", "bf16", "fp32")
 UNET_PREFIX = "diffusion_model."  # where a ComfyUI MODEL keeps its UNet
-PREVIEW_COLUMNS, PREVIEW_SIZE = 4, 512
+PREVIEW_COLUMNS = 4
 
 
 @dataclass(frozen=True)
@@ -220,8 +220,7 @@ class MotionI2VMotionGuidedSampler:
         latents = animate(
             unet, reference, motion_field.flow, positive_states, negative_states, brush=brush_mask, settings=settings,
             generator=torch.Generator().manual_seed(seed),
-            callback=lambda step, total, denoised: progress(step, total, ("JPEG", preview_grid(preview, denoised),
-                                                                          PREVIEW_SIZE)),
+            callback=lambda step, total, denoised: progress(step, total, lambda: preview_grid(preview, denoised)),
         )
         return ({"samples": (latents / LATENT_SCALE).to(intermediate_device())},)
 

@@ -12,11 +12,12 @@ import tempfile
 import torch
 
 try:  # inside ComfyUI
+    import comfy.cli_args as _ca
     import comfy.model_management as _mm
     import comfy.utils as _cu
     import folder_paths as _fp
 except ImportError:  # plain Python: tests, CI, the CLI
-    _mm = _cu = _fp = None
+    _ca = _mm = _cu = _fp = None
 
 MODEL_FOLDER = "motion_i2v"
 MODEL_EXTENSIONS = {".safetensors", ".sft", ".bin", ".ckpt", ".pt", ".pth"}
@@ -120,10 +121,17 @@ def check_interrupted() -> None:
         _mm.throw_exception_if_processing_interrupted()
 
 
+def previews_enabled() -> bool:
+    """Whether ComfyUI shows live previews: ``--preview-method``, which the frontend's "Live preview method"
+    setting overrides per prompt (ComfyUI writes that choice back into its args before each prompt)."""
+    return _ca is not None and _ca.args.preview_method != _ca.LatentPreviewMethod.NoPreviews
+
+
 class Progress:
     """A ComfyUI ProgressBar (which also honours Cancel), or nothing outside ComfyUI.
 
-    ``callback(step, total, preview=None)`` matches the engine's sampling callbacks.
+    ``callback(step, total, preview=None)`` matches the engine's sampling callbacks; ``preview``, a function
+    returning a PIL image, is called only when ComfyUI shows live previews, at most ``--preview-size`` a side.
     """
 
     def __init__(self, total: int):
@@ -133,7 +141,8 @@ class Progress:
     def __call__(self, step: int, total: int | None = None, preview=None) -> None:
         check_interrupted()
         if self._bar is not None:
-            self._bar.update_absolute(step, total or self.total, preview)
+            image = ("JPEG", preview(), _ca.args.preview_size) if preview is not None and previews_enabled() else None
+            self._bar.update_absolute(step, total or self.total, image)
 
 
 class _Managed(torch.nn.Module):
