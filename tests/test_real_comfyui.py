@@ -11,10 +11,16 @@ that ComfyUI's CheckpointLoaderSimple detects (``tests/comfyui_tiny_sd15.py``: a
 with full-size CLIP-L and VAE, since ComfyUI builds those two at full size whatever the weights; about
 0.5 GB, written under every checkpoint name the workflows use), the example inputs at an eighth of their
 size, and an ``extra_model_paths.yaml`` whose ``custom_nodes`` entry holds a symlink to this repository.
-Prompts run with every ``steps`` lowered to 2. It starts ``main.py --cpu`` on a free port of 127.0.0.1
+The workflows run with every ``steps`` lowered to 2. It starts ``main.py --cpu`` on a free port of 127.0.0.1
 (all traffic stays there), converts each workflow to the API format with the server's own
 ``/object_info``, queues it, waits on ``/history`` and checks success and the saved files through
 ``/view``.
+
+Progress, Cancel and latent previews are watched on the server's websocket (``/ws``, read by a minimal
+standard-library client): Predict Motion Field and the Motion-Guided Sampler must report one ``progress`` per
+denoising step, stop at the next step when ``/interrupt`` comes (the history then ends in
+``execution_interrupted``), and the sampler must send a preview of every frame each step when the prompt asks for
+live previews (the frontend's "Live preview method", ``extra_data.preview_method``) and none when it asks for none.
 
 When Debian's chromium and tests/browser's playwright-core are present, the workflows are also loaded
 into the server's real frontend (``tests/frontend_roundtrip.mjs``): saving them again must give the same
@@ -24,12 +30,16 @@ nodes, widget values and links (the files are exactly what the frontend saves), 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import itertools
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -50,6 +60,8 @@ from workflow_tools import (
     to_api,
     write_small_inputs,
 )
+
+from motion_i2v.sampling import MAX_STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAYWRIGHT = ROOT / "tests" / "browser" / "node_modules" / "playwright-core"
@@ -110,7 +122,7 @@ class Server:
                                          headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, json.loads(response.read())
+                return response.status, json.loads(response.read() or b"{}")  # /interrupt answers an empty 200
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"{}")
 
@@ -126,16 +138,25 @@ class Server:
                 time.sleep(1)
         raise RuntimeError(f"ComfyUI did not answer within {STARTUP_SECONDS} s:\n{self.log_text()[-4000:]}")
 
-    def run(self, prompt: dict, workflow: dict) -> dict:
-        """Queue a prompt and wait for its /history entry."""
-        status, answer = self.post("/prompt", {"prompt": prompt, "client_id": uuid.uuid4().hex,
-                                               "extra_data": {"extra_pnginfo": {"workflow": workflow}}})
+    def queue(self, prompt: dict, workflow: dict, client_id: str | None = None, **extra_data) -> str:
+        """Queue a prompt (for ``client_id``'s websocket; ``extra_data`` as the frontend adds it, e.g.
+        ``preview_method``) and return its prompt id."""
+        status, answer = self.post("/prompt", {"prompt": prompt, "client_id": client_id or uuid.uuid4().hex,
+                                               "extra_data": {"extra_pnginfo": {"workflow": workflow}, **extra_data}})
         assert status == 200 and not answer.get("node_errors"), f"/prompt refused it ({status}): {answer}"
+        return answer["prompt_id"]
+
+    def run(self, prompt: dict, workflow: dict, client_id: str | None = None, **extra_data) -> dict:
+        """Queue a prompt and wait for its /history entry."""
+        return self.history(self.queue(prompt, workflow, client_id, **extra_data))
+
+    def history(self, prompt_id: str) -> dict:
+        """The /history entry of a queued prompt, once it has finished."""
         deadline = time.monotonic() + RUN_SECONDS
         while time.monotonic() < deadline:
-            history = self.get(f"/history/{answer['prompt_id']}")
+            history = self.get(f"/history/{prompt_id}")
             if history:
-                return history[answer["prompt_id"]]
+                return history[prompt_id]
             if self.process.poll() is not None:
                 raise RuntimeError(f"ComfyUI died while running:\n{self.log_text()[-4000:]}")
             time.sleep(0.5)
@@ -149,6 +170,81 @@ class Server:
             self.process.kill()
             self.process.wait()
         self.log.close()
+
+
+class Events:
+    """The server's websocket for one client id, recorded on a thread as messages arrive: ``messages`` holds
+    (arrival time, the JSON message or the bytes of a binary one). Only the little of RFC 6455 a listener
+    needs: the opening handshake, then the server's frames, which are never masked; ComfyUI sends every
+    message in one frame and never pings (aiohttp without a heartbeat), and the client sends nothing."""
+
+    ACCEPT_SALT = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, section 1.3
+    TEXT, CLOSE = 1, 8  # opcodes; every other message is binary
+
+    def __init__(self, server: Server):
+        self.client_id = uuid.uuid4().hex
+        self.messages: list[tuple[float, dict | bytes]] = []
+        self.closed_because = "the connection ended"
+        self.connection = socket.create_connection(("127.0.0.1", server.port), timeout=60)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.connection.sendall((f"GET /ws?clientId={self.client_id} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                                 "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                                 f"Sec-WebSocket-Key: {key}\r\n\r\n").encode())
+        self.stream = self.connection.makefile("rb")
+        headers = []
+        while (line := self.stream.readline().strip()):
+            headers.append(line.decode().lower())
+        accept = base64.b64encode(hashlib.sha1((key + self.ACCEPT_SALT).encode()).digest()).decode().lower()
+        assert headers[0].split()[1] == "101" and f"sec-websocket-accept: {accept}" in headers, headers
+        self.connection.settimeout(None)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        self.wait_for(lambda message: message.get("type") == "status")  # the server has registered this client
+
+    def _read(self) -> None:
+        while len(header := self.stream.read(2)) == 2:
+            final, opcode, size = header[0] & 0x80, header[0] & 0x0F, header[1] & 0x7F
+            if not final or header[1] & 0x80:
+                self.closed_because = f"a fragmented or masked frame, which this client does not read: {header!r}"
+                return
+            if size >= 126:
+                size = int.from_bytes(self.stream.read(2 if size == 126 else 8), "big")
+            payload = self.stream.read(size)
+            if opcode == self.CLOSE:
+                self.closed_because = "the server closed it"
+                return
+            self.messages.append((time.monotonic(), json.loads(payload) if opcode == self.TEXT else payload))
+
+    def wait_for(self, predicate, seconds: float = RUN_SECONDS) -> tuple[float, dict]:
+        """The first JSON message for which ``predicate`` holds, with its arrival time, waiting up to ``seconds``."""
+        deadline, seen = time.monotonic() + seconds, 0
+        while time.monotonic() < deadline:
+            reading = self.reader.is_alive()
+            arrived = self.messages[seen:]
+            seen += len(arrived)
+            for arrival, message in arrived:
+                if isinstance(message, dict) and predicate(message):
+                    return arrival, message
+            if not reading:
+                raise RuntimeError(f"the websocket stopped: {self.closed_because}")
+            time.sleep(0.02)
+        raise TimeoutError(f"no such message within {seconds} s; got {self.messages[-5:]}")
+
+    def during(self, prompt_id: str, node_id: str) -> list[dict | bytes]:
+        """The messages sent while ``node_id`` ran (from its ``executing`` message to the next one)."""
+        inside, found = False, []
+        for _, message in list(self.messages):
+            if isinstance(message, dict) and message["type"] == "executing":
+                if message["data"].get("prompt_id") == prompt_id:
+                    inside = message["data"]["node"] == node_id
+            elif inside:
+                found.append(message)
+        return found
+
+    def close(self) -> None:
+        self.connection.shutdown(socket.SHUT_RDWR)
+        self.connection.close()
+        self.reader.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -320,3 +416,114 @@ def test_frontend_saves_and_queues_the_workflow_as_we_do(path, frontend, server_
     assert not changed and len(saved_nodes) == len(nodes), "\n".join(changed)
     assert saved_links == links, "the frontend saves other links"
     assert seen["prompt"] == to_api(workflow, server_specs)
+
+
+# Progress, Cancel and previews, watched on the server's websocket. Each prompt gets a seed no other prompt used:
+# ComfyUI would otherwise answer an identical one from its cache without running the node.
+SAMPLING_NODES = {"i2v_motion_field": "MotionI2VPredictMotionField", "i2v_camera": "MotionI2VMotionGuidedSampler"}
+PROGRESS_STEPS = 3
+CANCEL_STEPS = MAX_STEPS  # the widgets' maximum: long enough on the tiny models that a Cancel that waits shows
+PREVIEW_IMAGE, JPEG = 1, 1  # protocol.py's BinaryEventTypes.PREVIEW_IMAGE; send_image's type number for JPEG
+PREVIEW_COLUMNS = 4  # nodes/animator.py tiles the predicted frames 4 a row
+fresh_seeds = itertools.count(1)
+
+
+@pytest.fixture
+def events(server):
+    listener = Events(server)
+    yield listener
+    listener.close()
+
+
+def _sampling_prompt(name: str, server_specs, steps: int) -> tuple[dict, dict, str]:
+    """Workflow ``name`` (UI format), its prompt with ``steps`` and a fresh seed on its sampling node, and that
+    node's id."""
+    workflow = json.loads((ROOT / "workflows" / f"{name}.json").read_text())
+    prompt = to_api(workflow, server_specs)
+    [node_id] = [node_id for node_id, node in prompt.items() if node["class_type"] == SAMPLING_NODES[name]]
+    prompt[node_id]["inputs"].update(steps=steps, seed=next(fresh_seeds))
+    return workflow, prompt, node_id
+
+
+def _is_progress(message: dict, prompt_id: str, node_id: str) -> bool:
+    data = message["data"]
+    return message["type"] == "progress" and (data["prompt_id"], data["node"]) == (prompt_id, node_id)
+
+
+def _ended(message: dict, prompt_id: str) -> bool:
+    return (message["type"] in ("execution_success", "execution_error", "execution_interrupted")
+            and message["data"].get("prompt_id") == prompt_id)
+
+
+def _finished(events: Events, prompt_id: str) -> None:
+    """Wait for the websocket's end of the prompt, so that every message it sent has arrived."""
+    events.wait_for(lambda message: message["type"] == "executing" and message["data"]["node"] is None
+                    and message["data"].get("prompt_id") == prompt_id)
+
+
+def _run_watched(server, events, workflow, prompt, node_id, preview_method: str):
+    """Run the prompt for ``events``' client; the node's messages (JSON, or bytes for binary ones) while it ran."""
+    prompt_id = server.queue(prompt, workflow, events.client_id, preview_method=preview_method)
+    entry = server.history(prompt_id)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    _finished(events, prompt_id)
+    return prompt_id, events.during(prompt_id, node_id)
+
+
+@pytest.mark.parametrize("name", SAMPLING_NODES)
+def test_progress_reports_every_denoising_step(name, server, server_specs, events):
+    workflow, prompt, node_id = _sampling_prompt(name, server_specs, PROGRESS_STEPS)
+    prompt_id, during = _run_watched(server, events, workflow, prompt, node_id, preview_method="none")
+    progress = [(message["data"]["value"], message["data"]["max"]) for message in during
+                if isinstance(message, dict) and _is_progress(message, prompt_id, node_id)]
+    assert progress == [(step, PROGRESS_STEPS) for step in range(1, PROGRESS_STEPS + 1)]
+    assert not [message for message in during if isinstance(message, bytes)], "previews while previews are off"
+
+
+def test_motion_guided_sampler_sends_a_latent_preview_every_step(server, server_specs, events):
+    workflow, prompt, node_id = _sampling_prompt("i2v_camera", server_specs, PROGRESS_STEPS)
+    _, during = _run_watched(server, events, workflow, prompt, node_id, preview_method="auto")
+    previews = [message for message in during if isinstance(message, bytes)]
+    assert len(previews) == PROGRESS_STEPS
+    frames = next(node["inputs"]["frames"] for node in prompt.values() if node["class_type"] == "MotionI2VCameraMotion")
+    with Image.open(server.root / "input" / "image.png") as image:
+        width, height = image.size
+    rows = -(-frames // PREVIEW_COLUMNS)
+    for preview in previews:
+        assert (int.from_bytes(preview[:4], "big"), int.from_bytes(preview[4:8], "big")) == (PREVIEW_IMAGE, JPEG)
+        with Image.open(BytesIO(preview[8:])) as picture:
+            # every frame of the video in the grid, scaled by ComfyUI to --preview-size (512) on its longer side
+            assert picture.format == "JPEG" and max(picture.size) == 512, picture.size
+            assert picture.size[0] / picture.size[1] == pytest.approx(PREVIEW_COLUMNS * width / (rows * height),
+                                                                      rel=0.02)
+
+
+@pytest.mark.parametrize("name", SAMPLING_NODES)
+def test_cancel_stops_sampling_between_steps(name, server, server_specs, events):
+    workflow, prompt, node_id = _sampling_prompt(name, server_specs, CANCEL_STEPS)
+    prompt_id = server.queue(prompt, workflow, events.client_id, preview_method="none")
+    _, started = events.wait_for(lambda message: (_is_progress(message, prompt_id, node_id)
+                                                  and message["data"]["value"] >= 3) or _ended(message, prompt_id))
+    assert started["type"] == "progress", f"the prompt ended before its third step: {started}"
+    status, _ = server.post("/interrupt", {"prompt_id": prompt_id})
+    posted = time.monotonic()
+    assert status == 200
+    steps_when_posted = [message["data"]["value"] for _, message in list(events.messages)
+                         if isinstance(message, dict) and _is_progress(message, prompt_id, node_id)][-1]
+    entry = server.history(prompt_id)
+    _finished(events, prompt_id)
+    stopped = time.monotonic()
+
+    kinds = [kind for kind, _ in entry["status"]["messages"]]
+    assert entry["status"]["status_str"] == "error" and "execution_interrupted" in kinds, entry["status"]
+    assert "execution_error" not in kinds and "execution_success" not in kinds, entry["status"]
+    [interrupted] = [message for kind, message in entry["status"]["messages"] if kind == "execution_interrupted"]
+    assert interrupted["node_id"] == node_id
+    steps = [(arrival, message["data"]["value"]) for arrival, message in events.messages
+             if isinstance(message, dict) and _is_progress(message, prompt_id, node_id)]
+    # the step under way when Cancel came may finish (and one report may be on its way); no other one
+    assert steps[-1][1] <= steps_when_posted + 2, f"{steps[-1][1]} steps done, {steps_when_posted} when cancelled"
+    step_seconds = (steps[-1][0] - steps[0][0]) / max(1, steps[-1][1] - steps[0][1])
+    remaining_seconds = (CANCEL_STEPS - steps_when_posted) * step_seconds
+    assert stopped - posted < 0.1 * remaining_seconds, (
+        f"{stopped - posted:.2f} s from Cancel to the end; the remaining steps take {remaining_seconds:.1f} s")
