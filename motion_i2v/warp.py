@@ -31,16 +31,17 @@ def _pixel_grid(height: int, width: int, device: torch.device) -> tuple[torch.Te
 
 
 def _splat_targets(flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Where one frame's pixels land on the padded canvas: ``index``, ``weight``, each [4 * H*W].
+    """Where one frame's pixels land on the padded canvas: ``top_left`` [H*W], ``weight`` [2, 2, H*W].
 
     ``flow``: [2, H, W] float32 pixels. The canvas is the image with a margin of 1 pixel before
     and 2 after along each axis, [(H+3) * (W+3)] flattened; corners outside the image land in the
-    margin, which ``_crop`` drops, so no masks are needed. Entry k * H*W + p is corner k (row-major
-    over dy, dx) of source pixel p. A non-finite displacement goes to the margin whole.
+    margin, which ``_crop`` drops, so no masks are needed. Corner (dy, dx) of source pixel p lands
+    on ``top_left[p] + dy * (W+3) + dx`` with weight ``weight[dy, dx, p]``; ``top_left`` stays
+    below (H+2) * (W+3) - 1. A non-finite displacement goes to the margin whole.
     """
     _, height, width = flow.shape
     canvas_width = width + 3
-    position = flow.to(torch.float32, copy=True)  # x then y; becomes the fractional part below
+    position = flow.to(torch.float32, copy=True)  # x then y
     position[0] += torch.arange(width, device=flow.device, dtype=torch.float32)
     position[1] += torch.arange(height, device=flow.device, dtype=torch.float32)[:, None]
     position.nan_to_num_(nan=-1.0, posinf=-1.0, neginf=-1.0)
@@ -48,15 +49,16 @@ def _splat_targets(flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     upper = torch.tensor([width, height], device=flow.device, dtype=torch.float32)[:, None, None]
     torch.minimum(position.clamp_min_(-1), upper, out=position)
     low = position.floor()
-    frac = position.sub_(low).flatten(1)
-    low = low.long()
+    # [side (low, high), axis (x, y), H*W], filled in place: no stacking pass.
+    sides = position.new_empty(2, 2, height * width)
+    torch.sub(position.flatten(1), low.flatten(1), out=sides[1])
+    torch.sub(1, sides[1], out=sides[0])
+    weight = sides[:, 1, None] * sides[None, :, 0]  # y side dy times x side dx
+    # int32 arithmetic and one widening at the end: several times cheaper than int64 throughout.
+    low = low.int()
     top_left = torch.add(low[0], low[1], alpha=canvas_width).flatten()
-    offsets = torch.tensor([0, 1, canvas_width, canvas_width + 1], device=flow.device) + canvas_width + 1
-    index = top_left + offsets[:, None]
-    # [axis (x, y), corner side (low, high), H*W] -> corner k = (dy, dx) row-major, as the offsets.
-    sides = torch.stack((1 - frac, frac), dim=1)
-    weight = sides[1][:, None] * sides[0][None]
-    return index.flatten(), weight.flatten()
+    top_left += canvas_width + 1
+    return top_left.long(), weight
 
 
 def _crop(canvas: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -64,28 +66,49 @@ def _crop(canvas: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return rearrange(canvas, "... (h w) -> ... h w", w=width + 3)[..., 1 : height + 1, 1 : width + 1]
 
 
-def _splat_matrix(index: torch.Tensor, weight: torch.Tensor, pixels: int, canvas_size: int) -> torch.Tensor:
+def _scatter_corners(canvas: torch.Tensor, top_left: torch.Tensor, by_corner: torch.Tensor, width: int):
+    """Add ``by_corner`` [..., 2, 2, H*W] (corner dy, dx) into ``canvas`` [..., (H+3) * (W+3)] in place.
+
+    One scatter per corner, into the canvas shifted by that corner's offset, all through the one
+    [H*W] ``top_left`` index: cheaper than building and reading a [4 * H*W] int64 index.
+    """
+    canvas_width = width + 3
+    span = canvas.shape[-1] - canvas_width - 1  # above every top_left (see _splat_targets)
+    index = top_left.expand(*canvas.shape[:-1], -1)
+    for dy in range(2):
+        for dx in range(2):
+            offset = dy * canvas_width + dx
+            canvas[..., offset : offset + span].scatter_add_(-1, index, by_corner[..., dy, dx, :])
+    return canvas
+
+
+def _splat_matrix(top_left: torch.Tensor, weight: torch.Tensor, width: int, canvas_size: int) -> torch.Tensor:
     """The splat as a sparse CSR matrix [canvas, H*W]: target-by-source bilinear weights."""
+    pixels = len(top_left)
+    offsets = torch.tensor([0, 1, width + 3, width + 4], device=top_left.device)  # corners (dy, dx) row-major
+    index = (top_left + offsets[:, None]).flatten()
     # Sorting the entries by target gives the CSR rows; int32 keys take torch's radix sort.
     order = torch.argsort(index.int(), stable=True)
     row_starts = F.pad(torch.bincount(index, minlength=canvas_size).cumsum(0), (1, 0)).int()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
         return torch.sparse_csr_tensor(
-            row_starts, (order % pixels).int(), weight[order], size=(canvas_size, pixels), check_invariants=False
+            row_starts, (order % pixels).int(), weight.flatten()[order], size=(canvas_size, pixels),
+            check_invariants=False,
         )
 
 
-def _splat_channels(values: torch.Tensor, index: torch.Tensor, weight: torch.Tensor, matrix, canvas_size: int):
+def _splat_channels(
+    values: torch.Tensor, top_left: torch.Tensor, weight: torch.Tensor, matrix, width: int, canvas_size: int
+):
     """Splat [C, H*W] float32 values -> canvas [C, (H+3)*(W+3)] float32.
 
-    Through ``matrix`` (from ``_splat_matrix``) when given, else with one scatter over all 4 corners.
+    Through ``matrix`` (from ``_splat_matrix``) when given, else with one scatter per corner.
     """
     if matrix is not None:
         return rearrange(matrix @ rearrange(values, "c p -> p c").contiguous(), "s c -> c s")
-    contributions = rearrange(values[:, None] * rearrange(weight, "(k p) -> k p", k=4), "c k p -> c (k p)")
-    canvas = values.new_zeros(len(values), canvas_size)
-    return canvas.scatter_add_(1, index.expand(len(values), -1), contributions)
+    contributions = values[:, None, None] * weight
+    return _scatter_corners(values.new_zeros(len(values), canvas_size), top_left, contributions, width)
 
 
 def forward_splat(source: torch.Tensor, flow: torch.Tensor, mode: str = "avg") -> torch.Tensor:
@@ -121,17 +144,17 @@ def _splat_frame(source: torch.Tensor, flow: torch.Tensor, out: torch.Tensor, mo
     channels, height, width = source.shape
     canvas_size = (height + 3) * (width + 3)
     chunk_channels = max(1, CHUNK_ELEMENTS // (height * width))
-    index, weight = _splat_targets(flow.float())
+    top_left, weight = _splat_targets(flow.float())
     matrix = None
     if channels >= SPARSE_MIN_CHANNELS and source.device.type in SPARSE_DEVICES:
-        matrix = _splat_matrix(index, weight, height * width, canvas_size)
+        matrix = _splat_matrix(top_left, weight, width, canvas_size)
     if mode == "avg":
-        weight_sum = torch.zeros(canvas_size, device=weight.device).scatter_add_(0, index, weight)
+        weight_sum = _scatter_corners(weight.new_zeros(canvas_size), top_left, weight, width)
         denominator = _crop(weight_sum, height, width) + SPLAT_EPS
     for start in range(0, channels, chunk_channels):
         chunk = slice(start, start + chunk_channels)
         values = rearrange(source[chunk].float(), "c h w -> c (h w)")
-        splat = _crop(_splat_channels(values, index, weight, matrix, canvas_size), height, width)
+        splat = _crop(_splat_channels(values, top_left, weight, matrix, width, canvas_size), height, width)
         if mode == "avg":
             torch.div(splat, denominator, out=out[chunk])
         else:
