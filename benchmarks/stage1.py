@@ -92,6 +92,7 @@ def line(case: str, ref_ms, ours_ms, peak: float, device) -> str:
 
 
 def time_ms(function) -> float:
+    """Median milliseconds of ``function()``, on one thread (Timer's default), so ratios do not hang on core count."""
     return Timer("function()", globals={"function": function}).blocked_autorange(min_run_time=1.0).median * 1e3
 
 
