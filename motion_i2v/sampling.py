@@ -25,10 +25,6 @@ import torch
 TRAIN_TIMESTEPS = 1000
 BETA_START, BETA_END = 0.00085, 0.012
 STEPS_OFFSET = 1
-# "Leading" spacing (the official scheduler's) puts the steps T // S apart (diffusers' DPM-Solver++ and UniPC:
-# T // (S + 1)); once that is 1, from about T / 2 steps, sampling starts at t = S, taking pure noise for a half-
-# denoised sample, and at T steps DDIM runs off the end of the schedule (DPM-Solver++ and UniPC give NaN from T - 1).
-MAX_STEPS = TRAIN_TIMESTEPS // 2 - 1
 # "ddim" is our loop; the others wrap diffusers schedulers built with the same betas.
 SAMPLERS = ("ddim", "euler", "euler_ancestral", "dpmpp_2m", "unipc")
 _DIFFUSERS_CLASSES = {
@@ -56,8 +52,18 @@ class DdimSchedule:
     alphas_cumprod_prev: torch.Tensor
 
 
+# "Leading" spacing (the official scheduler's) puts the steps T // S apart (diffusers' DPM-Solver++ and UniPC:
+# T // (S + 1)); once that is 1, from about T / 2 steps, sampling starts at t = S, taking pure noise for a half-
+# denoised sample, and at T steps DDIM runs off the end of the schedule (DPM-Solver++ and UniPC give NaN from T - 1).
+def max_steps(train_timesteps: int = TRAIN_TIMESTEPS) -> int:
+    return train_timesteps // 2 - 1
+
+
+MAX_STEPS = max_steps()
+
+
 def check_steps(steps: int, train_timesteps: int = TRAIN_TIMESTEPS) -> None:
-    maximum = train_timesteps // 2 - 1
+    maximum = max_steps(train_timesteps)
     if not 1 <= steps <= maximum:
         raise ValueError(f"steps: expected 1..{maximum}, got {steps}")
 
