@@ -15,6 +15,8 @@ from einops import rearrange
 SPLAT_EPS = 1e-7  # the official kernel's denominator guard
 # Values splatted in one step (channels x pixels): each step's buffers stay in cache (benchmarks/warp.py).
 CHUNK_ELEMENTS = 2**20
+# Bilinear contributions (values x corners) built and scattered in one step: about 1 MB, within L2.
+CONTRIBUTIONS_PER_STEP = 2**18
 # From this many channels on, one sparse matrix per frame beats a scatter per channel (CPU and CUDA;
 # other backends lack sparse CSR products and always scatter).
 SPARSE_MIN_CHANNELS = 32
@@ -99,16 +101,22 @@ def _splat_matrix(top_left: torch.Tensor, weight: torch.Tensor, width: int, canv
 
 
 def _splat_channels(
-    values: torch.Tensor, top_left: torch.Tensor, weight: torch.Tensor, matrix, width: int, canvas_size: int
+    values: torch.Tensor, top_left: torch.Tensor, weight: torch.Tensor, matrix, width: int, canvas: torch.Tensor
 ):
     """Splat [C, H*W] float32 values -> canvas [C, (H+3)*(W+3)] float32.
 
-    Through ``matrix`` (from ``_splat_matrix``) when given, else with one scatter per corner.
+    Through ``matrix`` (from ``_splat_matrix``) when given, else with one scatter per corner into
+    ``canvas``, scratch of that shape that is overwritten and returned.
     """
     if matrix is not None:
         return rearrange(matrix @ rearrange(values, "c p -> p c").contiguous(), "s c -> c s")
-    contributions = values[:, None, None] * weight
-    return _scatter_corners(values.new_zeros(len(values), canvas_size), top_left, contributions, width)
+    canvas.zero_()
+    # A pixel range at a time, so the contributions are still in cache when the scatters read them.
+    pixels_per_step = max(1, CONTRIBUTIONS_PER_STEP // (4 * len(values)))
+    for start in range(0, values.shape[-1], pixels_per_step):
+        step = slice(start, start + pixels_per_step)
+        _scatter_corners(canvas, top_left[step], values[:, None, None, step] * weight[..., step], width)
+    return canvas
 
 
 def forward_splat(source: torch.Tensor, flow: torch.Tensor, mode: str = "avg") -> torch.Tensor:
@@ -133,28 +141,43 @@ def forward_splat(source: torch.Tensor, flow: torch.Tensor, mode: str = "avg") -
         raise ValueError(
             f"forward_splat: source {list(source.shape)} and flow {list(flow.shape)} differ in N, H, or W"
         )
+    _, channels, height, width = source.shape
+    step_channels = min(channels, max(1, CHUNK_ELEMENTS // (height * width)))
+    by_matrix = channels >= SPARSE_MIN_CHANNELS and source.device.type in SPARSE_DEVICES
     out = torch.empty_like(source)
+    # Canvases shared by every frame (fresh pages cost more than zeroing used ones): the weight sum,
+    # after the scatter path's channels of one step.
+    canvas_rows = 1 if by_matrix else step_channels + 1
+    canvas = source.new_empty(canvas_rows, (height + 3) * (width + 3), dtype=torch.float32)
     for frame in range(source.shape[0]):
-        _splat_frame(source[frame], flow[frame], out[frame], mode)
+        _splat_frame(source[frame], flow[frame], out[frame], mode, step_channels, by_matrix, canvas)
     return out
 
 
-def _splat_frame(source: torch.Tensor, flow: torch.Tensor, out: torch.Tensor, mode: str) -> None:
-    """``forward_splat`` of one frame: source [C, H, W], flow [2, H, W] -> fills out [C, H, W]."""
+def _splat_frame(
+    source: torch.Tensor,
+    flow: torch.Tensor,
+    out: torch.Tensor,
+    mode: str,
+    step_channels: int,
+    by_matrix: bool,
+    canvas: torch.Tensor,
+) -> None:
+    """``forward_splat`` of one frame: source [C, H, W], flow [2, H, W] -> fills out [C, H, W].
+
+    ``canvas``: scratch [rows, (H+3) * (W+3)] float32, the last row for the weight sum, the others
+    (``step_channels`` of them) for the scatter path.
+    """
     channels, height, width = source.shape
-    canvas_size = (height + 3) * (width + 3)
-    chunk_channels = max(1, CHUNK_ELEMENTS // (height * width))
     top_left, weight = _splat_targets(flow.float())
-    matrix = None
-    if channels >= SPARSE_MIN_CHANNELS and source.device.type in SPARSE_DEVICES:
-        matrix = _splat_matrix(top_left, weight, width, canvas_size)
+    matrix = _splat_matrix(top_left, weight, width, canvas.shape[-1]) if by_matrix else None
     if mode == "avg":
-        weight_sum = _scatter_corners(weight.new_zeros(canvas_size), top_left, weight, width)
-        denominator = _crop(weight_sum, height, width) + SPLAT_EPS
-    for start in range(0, channels, chunk_channels):
-        chunk = slice(start, start + chunk_channels)
+        weight_sum = _scatter_corners(canvas[-1].zero_(), top_left, weight, width)
+        denominator = _crop(weight_sum, height, width).add_(SPLAT_EPS)
+    for start in range(0, channels, step_channels):
+        chunk = slice(start, start + step_channels)
         values = rearrange(source[chunk].float(), "c h w -> c (h w)")
-        splat = _crop(_splat_channels(values, top_left, weight, matrix, width, canvas_size), height, width)
+        splat = _crop(_splat_channels(values, top_left, weight, matrix, width, canvas[: len(values)]), height, width)
         if mode == "avg":
             torch.div(splat, denominator, out=out[chunk])
         else:

@@ -11,9 +11,10 @@ from motion_i2v.warp import backward_warp, forward_splat
 
 @pytest.fixture(params=["scatter", "sparse"], autouse=True)
 def splat_path(request, monkeypatch):
-    """Run every test through both accumulation paths, with chunks smaller than C."""
+    """Run every test through both accumulation paths, in steps smaller than C and than H*W."""
     monkeypatch.setattr(warp, "SPARSE_MIN_CHANNELS", 10**9 if request.param == "scatter" else 1)
     monkeypatch.setattr(warp, "CHUNK_ELEMENTS", 100)  # a few channels per step at these sizes
+    monkeypatch.setattr(warp, "CONTRIBUTIONS_PER_STEP", 64)  # a few pixels per scatter step
     return request.param
 
 
