@@ -171,13 +171,15 @@ def _splat_frame(
     channels, height, width = source.shape
     top_left, weight = _splat_targets(flow.float())
     matrix = _splat_matrix(top_left, weight, width, canvas.shape[-1]) if by_matrix else None
+    scatter_rows = canvas[:-1]  # none on the matrix path
     if mode == "avg":
         weight_sum = _scatter_corners(canvas[-1].zero_(), top_left, weight, width)
         denominator = _crop(weight_sum, height, width).add_(SPLAT_EPS)
     for start in range(0, channels, step_channels):
         chunk = slice(start, start + step_channels)
         values = rearrange(source[chunk].float(), "c h w -> c (h w)")
-        splat = _crop(_splat_channels(values, top_left, weight, matrix, width, canvas[: len(values)]), height, width)
+        scratch = scatter_rows[: len(values)]
+        splat = _crop(_splat_channels(values, top_left, weight, matrix, width, scratch), height, width)
         if mode == "avg":
             torch.div(splat, denominator, out=out[chunk])
         else:
