@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from einops import rearrange
 
 SPLAT_EPS = 1e-7  # the official kernel's denominator guard
-# Values splatted in one step (channels x pixels): each step's buffers stay in cache (benchmarks/warp.py).
+# Values (channels x pixels) splatted in one channel step: bounds the scratch canvas and the sparse path's products.
 CHUNK_ELEMENTS = 2**20
 # Bilinear contributions (values x corners) built and scattered in one step: about 1 MB, within L2.
 CONTRIBUTIONS_PER_STEP = 2**18
@@ -126,7 +126,8 @@ def forward_splat(source: torch.Tensor, flow: torch.Tensor, mode: str = "avg") -
     (x, y) lands on the 4 integer neighbours of (x + dx, y + dy); neighbours outside the image and
     non-finite displacements are dropped. ``mode="sum"`` returns the accumulated ``w * source``;
     ``mode="avg"`` divides by the accumulated weight plus 1e-7, so holes are 0.
-    Accumulation runs in float32, a frame and ~``CHUNK_ELEMENTS`` values at a time; the result has
+    Accumulation runs in float32, a frame at a time, in steps of ~``CHUNK_ELEMENTS`` values and
+    ~``CONTRIBUTIONS_PER_STEP`` bilinear contributions; the result has
     the dtype and memory format of ``source``. An inference op: it fills its result in place, so
     it does not support autograd.
     """
