@@ -22,6 +22,7 @@ import torch
 from einops import rearrange
 
 from .hint import static_region
+from .memory import FLOAT_BYTES, check_memory
 from .trajectories import Trajectories
 
 
@@ -34,6 +35,10 @@ def dense_field(trajectories: Trajectories, radius: float = 64.0, brush: torch.T
     if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not math.isfinite(radius) or radius <= 0:
         raise ValueError(f"radius: expected a positive number of pixels, got {radius!r}")
     height, width = trajectories.height, trajectories.width
+    frames, tracks = trajectories.path.shape[:2]
+    # Per pixel: a weight per track, and about five floats per frame (the products, the weight sums, the result).
+    check_memory(FLOAT_BYTES * (tracks + 5 * frames) * height * width,
+                 f"tracks to motion field ({tracks} tracks, {frames} frames at {width}x{height})")
     path = trajectories.path.float()
     device = path.device
     static = static_region(brush, height, width)

@@ -83,3 +83,15 @@ def test_fast_enough_for_previews():
         dense_field(trajectories, radius=64)
         best = min(best, time.process_time() - start)
     assert best < 0.3
+
+
+def test_a_field_larger_than_the_memory_is_refused_before_allocating(monkeypatch):
+    from motion_i2v import memory
+
+    monkeypatch.setattr(memory, "ram_available", lambda: 2**30)
+    path = torch.full((128, 1000, 2), 10.0)  # 1000 tracks over 128 frames of 4096x4096
+    tracks = Trajectories(path, torch.ones(128, 1000, dtype=torch.bool), 4096, 4096)
+    # 4 bytes x (1000 + 5 x 128) floats per pixel x 4096^2 pixels = 102.5 GiB
+    with pytest.raises(memory.NotEnoughMemory, match=r"tracks to motion field \(1000 tracks, 128 frames at "
+                                                     r"4096x4096\): needs about 102\.5 GiB of RAM, but 1\.0 GiB"):
+        dense_field(tracks)

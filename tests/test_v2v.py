@@ -102,7 +102,7 @@ def test_sample_frames_takes_every_stride_th_frame():
     assert sample_frames(video, 3, stride=2, start=1)[:, 0, 0, 0].tolist() == [1, 3, 5]
     with pytest.raises(ValueError, match="4 frames with stride 3 from frame 1 need 11 frames, the video has 10"):
         sample_frames(video, 4, stride=3, start=1)
-    with pytest.raises(ValueError, match="stride >= 1"):
+    with pytest.raises(ValueError, match="frame_stride: expected an integer >= 1, got 0"):
         sample_frames(video, 4, stride=0)
 
 
