@@ -18,6 +18,7 @@ from ..motion_i2v.loading_stage2 import (
     load_animator,
     load_animator_files,
 )
+from ..motion_i2v.memory import check_stage_memory, module_bytes
 from ..motion_i2v.models import UNet3DConfig
 from ..motion_i2v.models.motion_augmented import PAIRINGS
 from ..motion_i2v.pipelines.animate import (
@@ -30,8 +31,17 @@ from ..motion_i2v.pipelines.animate import (
 )
 from ..motion_i2v.pipelines.flow_gen import LATENT_SCALE, check_size
 from ..motion_i2v.sampling import MAX_STEPS, SAMPLERS
-from .comfy import Progress, intermediate_device, load_model, model_files, model_path, torch_device, wrap_model
-from .convert import image_to_engine, mask_to_engine
+from .comfy import (
+    Progress,
+    intermediate_device,
+    load_model,
+    model_files,
+    model_path,
+    torch_device,
+    unwrap,
+    wrap_model,
+)
+from .convert import image_from_engine, image_to_engine, mask_to_engine
 from .flow_model import conditioning_states
 
 BASE_FROM_MODEL = "(MODEL input)"
@@ -213,7 +223,12 @@ class MotionI2VMotionGuidedSampler:
         settings = AnimationSettings(steps=steps, cfg=cfg, sampler=sampler, pairing=pairing)
         latent_shape = torch.zeros(1, 4, height // VAE_FACTOR, width // VAE_FACTOR)
         check_inputs(animator.config, latent_shape, motion_field.flow, positive_states, negative_states, brush_mask)
-        reference = vae.encode(image[:1, :, :, :3]).float().cpu() * LATENT_SCALE
+        module, device = unwrap(animator.model), torch_device()
+        check_stage_memory(2, frames=motion_field.frames, height=height, width=width,
+                           dtype=next(module.parameters()).dtype, guided=cfg != 1,
+                           weights=0 if device.type == "cpu" else module_bytes(module), device=device)
+        # The checked RGB pixels: a grey or RGBA image would reach the VAE with 1 or 4 channels.
+        reference = vae.encode(image_from_engine(pixels)).float().cpu() * LATENT_SCALE
         preview = latent_preview(reference, pixels)
         progress = Progress(steps)
         unet = load_model(animator.model)

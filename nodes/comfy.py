@@ -167,6 +167,11 @@ def wrap_model(module: torch.nn.Module):
                                             offload_device=offload_device())
 
 
+def unwrap(wrapped) -> torch.nn.Module:
+    """The torch module inside a wrapped model, wherever it is (nothing is loaded or moved)."""
+    return wrapped.model.module if _mm is not None else wrapped
+
+
 def load_model(wrapped) -> torch.nn.Module:
     """Make room for and load a wrapped model on the compute device; returns the torch module."""
     if _mm is None:

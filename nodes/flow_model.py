@@ -6,14 +6,18 @@ from dataclasses import dataclass
 
 import torch
 
+from ..motion_i2v.checks import check_number
 from ..motion_i2v.flow import MotionField
 from ..motion_i2v.loading import DTYPES
+from ..motion_i2v.memory import check_stage_memory, module_bytes
 from ..motion_i2v.models import UNet3DConfig
 from ..motion_i2v.pipelines.flow_gen import (
     DEFAULT_FRAMES,
     DEFAULT_GUIDANCE,
     DEFAULT_STEPS,
     LATENT_SCALE,
+    MAX_GUIDANCE,
+    VAE_CHUNK,
     FlowModel,
     TrajectoryControl,
     check_size,
@@ -31,6 +35,7 @@ from .comfy import (
     model_path,
     offload_device,
     torch_device,
+    unwrap,
     wrap_model,
 )
 from .convert import image_from_engine, image_to_engine, mask_to_engine
@@ -62,6 +67,10 @@ class FlowModelHandle:
     def load(self) -> FlowModel:
         controlnet = load_model(self.controlnet) if self.controlnet is not None else None
         return FlowModel(load_model(self.unet), load_model(self.flow_vae), controlnet)
+
+    def modules(self) -> list[torch.nn.Module]:
+        """The networks where they are now (nothing moves): UNet, flow VAE and the ControlNet if loaded."""
+        return [unwrap(handle) for handle in (self.unet, self.flow_vae, self.controlnet) if handle is not None]
 
 
 def _default(files: list[str], slot: str) -> dict:
@@ -228,6 +237,7 @@ class MotionI2VPredictMotionField:
         pixels = image_to_engine(image, "image")[:1]
         height, width = pixels.shape[-2:]
         check_size(height, width)
+        check_number(cfg, "cfg", low=0, high=MAX_GUIDANCE)
         mask = mask_to_engine(brush, height, width, "brush") if brush is not None else None
         hint = control.hint(frames, height, width) if control is not None else None
         if hint is not None and flow_model.controlnet is None:
@@ -236,8 +246,13 @@ class MotionI2VPredictMotionField:
         width_text = flow_model.config.cross_attention_dim
         text = conditioning_states(positive, "positive", width_text)
         negative_text = conditioning_states(negative, "negative", width_text)
-        # The official stage 1 encodes [0, 1] pixels; ComfyUI's VAE maps IMAGE x to 2x - 1 itself.
-        latent = vae.encode((image[:1, :, :, :3] + 1) / 2).float() * LATENT_SCALE
+        modules, device = flow_model.modules(), torch_device()
+        check_stage_memory(1, frames=frames, height=height, width=width, dtype=next(modules[0].parameters()).dtype,
+                           guided=cfg > 1, weights=0 if device.type == "cpu" else sum(map(module_bytes, modules)),
+                           device=device, vae_frames=min(VAE_CHUNK, frames - 1))
+        # The official stage 1 encodes [0, 1] pixels; ComfyUI's VAE maps IMAGE x to 2x - 1 itself. The checked RGB
+        # pixels go in: a grey or RGBA image would reach the VAE with 1 or 4 channels.
+        latent = vae.encode((image_from_engine(pixels) + 1) / 2).float() * LATENT_SCALE
         flow = predict_motion_field(flow_model.load(), latent, text, negative_text, hint=hint, brush=mask,
                                     frames=frames, steps=steps, guidance=cfg, sampler=sampler, seed=seed,
                                     callback=Progress(steps))

@@ -124,6 +124,9 @@ def test_guidance_is_applied_to_the_text_only(tiny):
     ({"steps": 0}, "steps: expected 1..499, got 0"),
     ({"steps": 500}, "steps: expected 1..499, got 500"),  # leading spacing degenerates from T / 2 steps
     ({"brush": torch.ones(32, 32)}, r"brush: expected a mask \[H, W\] = \[64, 96\]"),
+    ({"guidance": float("nan")}, r"cfg: expected a finite number in 0\.\.30\.0, got nan"),  # was noticed after sampling
+    ({"guidance": float("inf")}, r"cfg: expected a finite number in 0\.\.30\.0, got inf"),
+    ({"eta": float("nan")}, r"eta: expected a finite number in 0\.\.1, got nan"),
 ])
 def test_bad_requests_fail_before_sampling(tiny, options, message):
     with pytest.raises(ValueError, match=message):

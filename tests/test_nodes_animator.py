@@ -154,3 +154,50 @@ def test_preview_grid_tiles_the_frames(pack):
     module = sys.modules["motion_i2v_pack.nodes.animator"]
     picture = module.preview_grid(lambda latent: latent[:3].clamp(0, 1), torch.rand(6, 4, 5, 7))
     assert picture.size == (4 * 7, 2 * 5)  # 6 frames in rows of 4: 2 rows
+
+
+class WatchedVAE:
+    """The checkpoint's VAE, recording what it is asked to encode."""
+
+    def __init__(self, vae):
+        self.vae, self.encoded = vae, []
+
+    def encode(self, pixels):
+        self.encoded.append(tuple(pixels.shape))
+        return self.vae.encode(pixels)
+
+
+@pytest.mark.parametrize("cfg", [float("nan"), float("inf"), -1.0, 31.0])
+def test_sampler_refuses_a_cfg_that_is_not_finite_before_any_work(nodes, sampler_inputs, cfg):
+    # NaN passes ComfyUI's min/max check (as in this harness) and used to give black frames 1..F-1 and "success";
+    # the others reach the node where nothing validates (another executor, a direct call)
+    vae = WatchedVAE(sampler_inputs["vae"])
+    with pytest.raises(ValueError, match=r"cfg: expected a finite number in 0\.\.30\.0, got"):
+        nodes[1]().sample(**{**sampler_inputs, "cfg": cfg, "vae": vae})
+    assert not vae.encoded
+    if cfg != cfg:
+        with pytest.raises(ValueError, match="cfg: expected a finite number"):
+            call_node(nodes[1], **{**sampler_inputs, "cfg": cfg, "vae": vae})
+
+
+def test_sampler_gives_the_vae_rgb_and_refuses_nan_pixels(nodes, sampler_inputs):
+    vae = WatchedVAE(sampler_inputs["vae"])
+    grey = sampler_inputs["image"][..., :1]
+    (latent,) = call_node(nodes[1], **{**sampler_inputs, "image": grey, "vae": vae})
+    assert vae.encoded == [(1, HEIGHT, WIDTH, 3)]  # a 1-channel image used to reach the VAE as it was
+    broken = sampler_inputs["image"].clone()
+    broken[0, 3, 4, 1] = float("nan")
+    with pytest.raises(ValueError, match="image: contains NaN or infinite values"):
+        call_node(nodes[1], **{**sampler_inputs, "image": broken, "vae": vae})
+    assert len(vae.encoded) == 1
+
+
+def test_sampler_refuses_a_video_larger_than_the_memory_before_loading(nodes, sampler_inputs, monkeypatch):
+    memory = sys.modules["motion_i2v_pack.motion_i2v.memory"]
+    monkeypatch.setattr(memory, "ram_available", lambda: 2**20)
+    vae = WatchedVAE(sampler_inputs["vae"])
+    # 40 KiB x 6x4 latent pixels x 4 frames x 2 (CFG) = 7.5 MiB of activations; the weights are already in RAM
+    with pytest.raises(memory.NotEnoughMemory, match=r"Motion-I2V stage 2 \(4 frames at 48x32, float32, CFG on\): "
+                                                     r"needs about 8 MiB \(weights 0 KiB\) of RAM, but 1 MiB"):
+        call_node(nodes[1], **{**sampler_inputs, "vae": vae})
+    assert not vae.encoded

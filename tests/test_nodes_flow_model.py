@@ -117,6 +117,9 @@ def test_brush_and_tracks_of_another_size(nodes, flow_model, comfy_models):
     ({"brush": torch.ones(1, 32, 32)}, "brush: the mask is 32x32 but the image is 96x64"),
     ({"positive": [[torch.zeros(1, 77, 768), {}]]}, r"positive: expected SD1.5 text states \[1, T, 32\]"),
     ({"negative": []}, "negative: expected the CONDITIONING of one CLIP Text Encode"),
+    # NaN passes ComfyUI's min/max check; stage 1 used to notice only after sampling
+    ({"cfg": float("nan")}, r"cfg: expected a finite number in 0\.\.30\.0, got nan"),
+    ({"image": torch.full((1, 64, 96, 3), float("nan"))}, "image: contains NaN or infinite values"),
 ])
 def test_bad_inputs_fail_before_the_models_load(nodes, flow_model, comfy_models, options, message):
     class Unloadable:  # any attempt to load a network would raise something else
@@ -126,8 +129,38 @@ def test_bad_inputs_fail_before_the_models_load(nodes, flow_model, comfy_models,
         def load(self):
             raise AssertionError("the models were loaded before the inputs were checked")
 
+    class Unencodable:
+        def encode(self, pixels):
+            raise AssertionError("the image was encoded before the inputs were checked")
+
     with pytest.raises(ValueError, match=message):
-        predict(nodes, Unloadable(), comfy_models, **options)
+        predict(nodes, Unloadable(), comfy_models, vae=Unencodable(), **options)
+
+
+def test_a_grey_image_reaches_the_vae_as_rgb(nodes, flow_model, comfy_models):
+    vae = comfy_models[0]
+    seen = []
+
+    class Recording:
+        def encode(self, pixels):
+            seen.append(tuple(pixels.shape))
+            return vae.encode(pixels)
+
+    predict(nodes, flow_model, comfy_models, vae=Recording(), steps=1, image=image()[..., :1])
+    assert seen == [(1, HEIGHT, WIDTH, 3)]
+
+
+def test_a_field_larger_than_the_memory_is_refused_before_loading(nodes, flow_model, comfy_models, monkeypatch):
+    memory = sys.modules["motion_i2v_pack.motion_i2v.memory"]
+    monkeypatch.setattr(memory, "ram_available", lambda: 2**20)
+    with pytest.raises(memory.NotEnoughMemory, match=r"Motion-I2V stage 1 \(4 frames at 96x64, float32, CFG on\)"):
+        predict(nodes, flow_model, comfy_models, vae=None)  # refused before the VAE is used
+
+
+@pytest.mark.parametrize("flow_unit", [0, -5, 2000])
+def test_flow_unit_outside_1_to_1024_is_refused(nodes, flow_unit):
+    with pytest.raises(ValueError, match=rf"flow_unit: expected an integer in 1\.\.1024, got {flow_unit}"):
+        nodes["MotionI2VTrajectoryControl"]().build(tracks(), flow_unit, 1.0)
 
 
 def test_tracks_outside_the_image_are_refused(nodes):
