@@ -48,12 +48,17 @@ def progress(frames: int, easing: str = "linear") -> torch.Tensor:
     return ease(torch.linspace(0, 1, frames) if frames > 1 else torch.zeros(1), easing)
 
 
+def check_camera(preset: str, amount: float, name: str = "camera") -> None:
+    """Raise unless ``preset`` is one of PRESETS and ``amount`` suits it (see the module doc)."""
+    check_choice(preset, PRESETS, f"{name} preset")
+    check_number(amount, f"{name} amount", low=-MAX_AMOUNT, high=MAX_AMOUNT)
+    if preset in ("zoom_in", "zoom_out") and amount < MIN_ZOOM:
+        raise ValueError(f"{name} amount: {preset} needs a scale factor > 0 (at least {MIN_ZOOM}), got {amount}")
+
+
 def _camera_transforms(preset: str, frames: int, amount: float, easing: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-frame linear parts [F, 2, 2] and translations [F, 2] (pixels) of a preset."""
-    check_choice(preset, PRESETS, "camera preset")
-    check_number(amount, "camera amount", low=-MAX_AMOUNT, high=MAX_AMOUNT)
-    if preset in ("zoom_in", "zoom_out") and amount < MIN_ZOOM:
-        raise ValueError(f"camera amount: {preset} needs a scale factor > 0 (at least {MIN_ZOOM}), got {amount}")
+    check_camera(preset, amount)
     u = progress(frames, easing)
     identity = torch.eye(2).expand(frames, 2, 2)
     zeros = torch.zeros(frames)

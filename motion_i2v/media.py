@@ -53,15 +53,16 @@ def _make_folder(path: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
 
 
-def check_writable(path: str, what: str) -> None:
-    """Raise unless a file can be written at ``path``: not a folder, and its folder exists and is writable, or can be
-    created (its nearest existing parent is a writable folder)."""
+def check_writable(path, what: str, *, folder: bool = False) -> None:
+    """Raise unless a file (or with ``folder``, files in a folder) can be written at ``path``: the file's folder, or
+    the folder itself, exists and is writable or can be created (its nearest existing parent is a writable folder)."""
+    path = os.fspath(path)
     if "\0" in path:
         raise ValueError(f"{what}: the path contains a NUL character: {path!r}")
     path = os.path.abspath(path)
-    if os.path.isdir(path):
+    if not folder and os.path.isdir(path):
         raise ValueError(f"{what}: {path} is a folder; give a file name")
-    folder = os.path.dirname(path)
+    folder = path if folder else os.path.dirname(path)
     while not os.path.exists(folder):
         folder = os.path.dirname(folder)
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):

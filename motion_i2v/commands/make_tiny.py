@@ -18,8 +18,10 @@ from pathlib import Path
 
 import torch
 
+from ..checks import check_number
 from ..loading import build_model, bundled_config, official_state_dict, save_state_dict
 from ..loading_stage2 import TINY_FILES as STAGE2_FILES
+from ..media import check_writable
 
 HELP = "write a tiny random model set in the official Motion-I2V file layout (for tests and demos)"
 
@@ -80,6 +82,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_writable(args.dir, "DIR", folder=True)
+    check_number(args.seed, "--seed", low=0, high=2**64 - 1, integer=True)
+    if args.text_width is not None:
+        check_number(args.text_width, "--text-width", low=1, high=4096, integer=True)
     for kind, path in write_tiny_models(args.dir, args.seed, args.text_width).items():
         print(f"{kind:12s} {path}")
     return 0
