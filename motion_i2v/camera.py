@@ -77,6 +77,11 @@ def _camera_transforms(preset: str, frames: int, amount: float, easing: str) -> 
     return scale[:, None, None] * identity, torch.zeros(frames, 2)
 
 
+def affine_bytes(frames: int, height: int, width: int) -> int:
+    """About the peak memory of ``affine_field`` (and so ``camera_field``) for ``frames`` of ``width`` x ``height``."""
+    return FIELD_COPIES * field_bytes(frames, height, width)
+
+
 def affine_field(
     linear: torch.Tensor,
     offset: torch.Tensor,
@@ -107,7 +112,7 @@ def affine_field(
     cx, cy = ((width - 1) / 2, (height - 1) / 2) if center is None else center
     check_number(cx, "camera centre x")
     check_number(cy, "camera centre y")
-    check_memory(FIELD_COPIES * field_bytes(frames, height, width), f"camera motion ({frames} frames at {width}x{height})")
+    check_memory(affine_bytes(frames, height, width), f"camera motion ({frames} frames at {width}x{height})")
     ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij")
     relative = torch.stack((xs - cx, ys - cy))[None]  # [1, 2, H, W], p - c
     if scene is not None:

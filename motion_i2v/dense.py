@@ -26,6 +26,12 @@ from .memory import FLOAT_BYTES, check_memory
 from .trajectories import Trajectories
 
 
+def dense_bytes(tracks: int, frames: int, height: int, width: int) -> int:
+    """About the peak memory of ``dense_field``: per pixel a weight per track, and about five floats per frame (the
+    products, the weight sums, the result; measured 3.5)."""
+    return FLOAT_BYTES * (tracks + 5 * frames) * height * width
+
+
 def dense_field(trajectories: Trajectories, radius: float = 64.0, brush: torch.Tensor | None = None) -> torch.Tensor:
     """The blended field of the tracks: [F, 2, H, W] float32 pixels, channel 0 = dx, frame 0 zero.
 
@@ -36,8 +42,7 @@ def dense_field(trajectories: Trajectories, radius: float = 64.0, brush: torch.T
         raise ValueError(f"radius: expected a positive number of pixels, got {radius!r}")
     height, width = trajectories.height, trajectories.width
     frames, tracks = trajectories.path.shape[:2]
-    # Per pixel: a weight per track, and about five floats per frame (the products, the weight sums, the result).
-    check_memory(FLOAT_BYTES * (tracks + 5 * frames) * height * width,
+    check_memory(dense_bytes(tracks, frames, height, width),
                  f"tracks to motion field ({tracks} tracks, {frames} frames at {width}x{height})")
     path = trajectories.path.float()
     device = path.device

@@ -26,11 +26,24 @@ MAX_SIGMA = 100.0  # frames of temporal smoothing at most
 SMOOTH_COPIES, EXTENDED_COPIES = 20, 4
 
 
+def retime_bytes(frames: int, height: int, width: int) -> int:
+    """About the peak memory of ``resample`` or ``ping_pong`` making ``frames`` frames: the result, the two frames
+    interpolated and their weighted sum."""
+    return 4 * field_bytes(frames, height, width)
+
+
+def smooth_bytes(frames: int, height: int, width: int, sigma: float) -> int:
+    """About the peak memory of ``smooth_time``: SMOOTH_COPIES a frame and EXTENDED_COPIES a frame of the series
+    extended by the kernel's radius at both ends."""
+    radius = math.ceil(3 * sigma)
+    return (SMOOTH_COPIES * frames + EXTENDED_COPIES * (frames + 2 * radius)) * field_bytes(1, height, width)
+
+
 def _check_frames(frames: int, flow: torch.Tensor, what: str) -> None:
-    """``frames`` output frames of ``flow``'s size: within MAX_FRAMES and the memory (the result and a temporary)."""
+    """``frames`` output frames of ``flow``'s size: within MAX_FRAMES and the memory."""
     check_number(frames, "frames", low=1, high=MAX_FRAMES, integer=True)
     height, width = flow.shape[-2:]
-    check_memory(3 * field_bytes(frames, height, width), f"{what} ({frames} frames at {width}x{height})")
+    check_memory(retime_bytes(frames, height, width), f"{what} ({frames} frames at {width}x{height})")
 
 
 def scale(flow: torch.Tensor, factor: float) -> torch.Tensor:
@@ -123,9 +136,9 @@ def smooth_time(flow: torch.Tensor, sigma: float) -> torch.Tensor:
     check_field(flow)
     check_number(sigma, "smoothing sigma", low=0, high=MAX_SIGMA)
     frames, _, height, width = flow.shape
+    check_memory(smooth_bytes(frames, height, width, sigma), f"smoothing ({frames} frames at {width}x{height}, "
+                 f"sigma {sigma})")
     radius = math.ceil(3 * sigma)
-    check_memory((SMOOTH_COPIES * frames + EXTENDED_COPIES * (frames + 2 * radius)) * field_bytes(1, height, width),
-                 f"smoothing ({frames} frames at {width}x{height}, sigma {sigma})")
     if radius == 0 or frames == 1:
         return flow.clone()
     offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)

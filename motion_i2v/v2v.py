@@ -65,12 +65,22 @@ def sample_frames(video: torch.Tensor, frames: int, stride: int = 1, start: int 
     return video[start:needed:stride]
 
 
+def resize_bytes(frames: int, height: int, width: int) -> int:
+    """About the peak memory of ``resize_motion`` to ``width`` x ``height``: the field, its reliability and the
+    interpolation's temporaries, ~8 floats a pixel (measured 6.6)."""
+    return field_bytes(frames, height, width, 8)
+
+
+def fuse_bytes(frames: int, height: int, width: int) -> int:
+    """About the peak memory of ``extract_motion`` on the CPU (see FUSE_BYTES)."""
+    return FUSE_BYTES * frames * height * width
+
+
 def resize_motion(field: MotionField, height: int, width: int) -> MotionField:
     """Resize a field and its reliability to (height, width), rescaling the vectors."""
     check_field_size(field.frames, height, width, "resized motion field")
     if (height, width) != (field.height, field.width):
-        # the field and its reliability, and the interpolation's temporaries
-        check_memory(2 * field_bytes(field.frames, height, width, 3),
+        check_memory(resize_bytes(field.frames, height, width),
                      f"resized motion field ({field.frames} frames at {width}x{height})")
     reliability = field.reliability
     if reliability is not None and tuple(reliability.shape[-2:]) != (height, width):
@@ -111,7 +121,7 @@ def extract_motion(
     check_field_size(count, height, width, "video")
     check_finite(frames, "video")
     what = f"motion extraction ({count} frames at {width}x{height})"
-    check_memory(FUSE_BYTES * count * height * width, what)
+    check_memory(fuse_bytes(count, height, width), what)
     if method == "raft":
         check_memory(raft_bytes(count, height, width), f"{what} with RAFT", frames.device)
     if count == 1:

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 
 from .checks import CheckCancel, cancel_point, check_number
 from .flow import MAX_SIDE, check_field
-from .memory import check_memory, field_bytes
+from .memory import FLOAT_BYTES, check_memory, field_bytes
 
 # The wheel's segments (Baker et al.): (length, channel held at 255, channel ramped, ramp up or down).
 WHEEL_SEGMENTS = (
@@ -46,6 +46,18 @@ def color_wheel() -> torch.Tensor:
     return torch.cat(rows) / 255
 
 
+def color_bytes(frames: int, height: int, width: int) -> int:
+    """About the peak memory of ``flow_to_color``: the result and the temporaries of one group (~24 floats a pixel)."""
+    return field_bytes(frames, height, width, 3) + 24 * FLOAT_BYTES * min(frames * height * width, COLOR_CHUNK)
+
+
+def arrows_bytes(frames: int, height: int, width: int) -> int:
+    """About the peak memory of ``draw_arrows``: the result, the lengths of a group of frames, and a frame's picture
+    on its way to and from PIL (float copies, ~48 bytes a pixel)."""
+    return field_bytes(frames, height, width, 3) + FLOAT_BYTES * min(frames * height * width, COLOR_CHUNK) + \
+        48 * height * width
+
+
 def flow_to_color(flow: torch.Tensor, max_magnitude: float | None = None, *,
                   check_cancel: CheckCancel | None = None) -> torch.Tensor:
     """Colour-code a field: [F, 2, H, W] pixels -> [F, 3, H, W] float32 RGB in 0..1.
@@ -59,9 +71,7 @@ def flow_to_color(flow: torch.Tensor, max_magnitude: float | None = None, *,
     if max_magnitude is not None:
         check_number(max_magnitude, "max_magnitude", above=0)
     frames, _, height, width = flow.shape
-    # The result, and the temporaries of one group (about 24 floats a pixel).
-    check_memory(field_bytes(frames, height, width, 3) + 24 * 4 * min(frames * height * width, COLOR_CHUNK),
-                 f"colour coding ({frames} frames at {width}x{height})")
+    check_memory(color_bytes(frames, height, width), f"colour coding ({frames} frames at {width}x{height})")
     if max_magnitude is None:
         max_magnitude = _largest(flow)
     out = torch.empty(frames, 3, height, width, device=flow.device)
@@ -102,9 +112,9 @@ def legend(size: int = 128) -> torch.Tensor:
 
 def _largest(flow: torch.Tensor) -> float:
     """The largest displacement length of a field, or 1 for a still field (white either way); a few frames at a
-    time, so the temporaries stay small, and squared in float64, where no float32 displacement overflows."""
+    time, so the temporaries stay small, and with hypot, which does not overflow where the squares would."""
     group = max(1, COLOR_CHUNK // (flow.shape[2] * flow.shape[3]))
-    largest = max(part.double().square().sum(1).max().item() for part in flow.split(group)) ** 0.5
+    largest = max(torch.hypot(part[:, 0].float(), part[:, 1].float()).max().item() for part in flow.split(group))
     return min(largest, torch.finfo(torch.float32).max) if largest > 0 else 1.0
 
 
@@ -145,7 +155,7 @@ def draw_arrows(background: torch.Tensor, flow: torch.Tensor, spacing: int = 32,
             f"arrow spacing: {spacing} pixels gives {len(cols)}x{len(rows)} arrows on each of {frames} frames, more "
             f"than the {MAX_ARROWS} drawn at most; raise the spacing"
         )
-    check_memory(field_bytes(frames, height, width, 3), f"arrows ({frames} frames at {width}x{height})")
+    check_memory(arrows_bytes(frames, height, width), f"arrows ({frames} frames at {width}x{height})")
     # float64: a long finite displacement times the scale stays finite.
     vectors = flow[:, :, rows][..., cols].double() * scale  # [F, 2, rows, cols]
     colors = flow_to_color(flow[:, :, rows][..., cols].float(), _largest(flow))

@@ -118,8 +118,8 @@ def test_edits_larger_than_the_memory_are_refused_before_allocating(monkeypatch)
 
     monkeypatch.setattr(memory, "ram_available", lambda: 100 * 1024)  # the 9-frame field takes 1.7 KiB
     field = _random()
-    # the result and two temporaries: 3 x 256 x 2 x 4 x 6 x 4 bytes
-    with pytest.raises(memory.NotEnoughMemory, match=r"resample \(256 frames at 6x4\): needs about 144 KiB of RAM, "
+    # the result, two interpolated frames and their sum: 4 x 256 x 2 x 4 x 6 x 4 bytes
+    with pytest.raises(memory.NotEnoughMemory, match=r"resample \(256 frames at 6x4\): needs about 192 KiB of RAM, "
                                                      r"but 100 KiB is available"):
         resample(field, 256)
     with pytest.raises(memory.NotEnoughMemory, match=r"smoothing \(9 frames at 6x4, sigma 100\.0\)"):
