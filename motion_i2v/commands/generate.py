@@ -30,15 +30,7 @@ from ..checks import check_number
 from ..flow import MAX_SIDE, check_field
 from ..loading import load_model, locate_files, model_from_state_dict, read_state_dict, resolve_device, resolve_dtype
 from ..loading_stage2 import REALISTIC_UNET_FILE, REALISTIC_VAE_FILE, RELEASE_FILES, load_animator_files
-from ..media import (
-    ANIMATION_EXTENSIONS,
-    check_animation_output,
-    check_writable,
-    load_image,
-    load_mask,
-    save_animation,
-    save_image,
-)
+from ..media import ANIMATION_EXTENSIONS, load_image, load_mask, save_animation, save_image
 from ..memory import check_stage_memory
 from ..models.motion_augmented import PAIRINGS
 from ..pipelines.animate import AnimationSettings, animate, decode_frames, default_dtype, encode_first_frame
@@ -57,7 +49,7 @@ from ..track_sampling import sample_tracks
 from ..trajectory_json import parse_trajectories
 from ..visualize import field_strip
 from .make_tiny import write_tiny_models
-from .preview import strip_path
+from .preview import check_outputs, strip_path
 
 HELP = "Image to video with both Motion-I2V stages (official release folder); --tiny runs on random tiny models."
 
@@ -112,8 +104,7 @@ def _check_device(name: str) -> torch.device:
 def _check_arguments(args) -> tuple[int, int]:
     """Every argument and output, before any model or input is read; returns (height, width) and fills in
     ``args.steps``."""
-    check_animation_output(args.out, args.fps, "--out")
-    check_writable(strip_path(args.out), "the field picture beside --out")
+    check_outputs(args.out, args.fps)
     for option, path in (("--image", args.image), ("--tracks", args.tracks), ("--brush", args.brush)):
         if path is not None and not os.path.isfile(path):
             raise ValueError(f"{option}: no such file: {path}")

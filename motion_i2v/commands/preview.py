@@ -75,10 +75,15 @@ def strip_path(out: str) -> str:
     return os.path.splitext(out)[0] + "_flow.png"
 
 
+def check_outputs(out: str, fps: float) -> None:
+    """``--out`` (extension, place, ``--fps``) and the field picture beside it, before any work."""
+    check_animation_output(out, fps, "--out")
+    check_writable(strip_path(out), "the field picture beside --out")
+
+
 def _check_arguments(args) -> list[tuple[str, float]]:
     """Every argument and output, before any image is read or field computed."""
-    check_animation_output(args.out, args.fps, "--out")
-    check_writable(strip_path(args.out), "the field picture beside --out")
+    check_outputs(args.out, args.fps)
     check_number(args.frames, "--frames", low=1, high=MAX_FRAMES, integer=True)
     check_number(args.radius, "--radius", above=0, high=MAX_SIDE)
     if args.tracks is None and not args.camera:
