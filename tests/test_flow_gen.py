@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from motion_i2v.hint import sparse_hint
-from motion_i2v.loading import load_model
+from motion_i2v.weights.loader import load_model
 from motion_i2v.pipelines.flow_gen import (
     FlowDenoiser,
     TrajectoryHint,

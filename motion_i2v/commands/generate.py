@@ -26,8 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..flow import check_field
-from ..loading import load_model, locate_files, model_from_state_dict, read_state_dict, resolve_device
-from ..loading_stage2 import REALISTIC_UNET_FILE, REALISTIC_VAE_FILE, RELEASE_FILES, load_animator_files
+from ..devices import resolve_device
 from ..media import ANIMATION_EXTENSIONS, load_image, load_mask, save_animation, save_image
 from ..models.motion_augmented import PAIRINGS
 from ..pipelines.animate import AnimationSettings, animate, decode_frames, default_dtype, encode_first_frame
@@ -37,6 +36,10 @@ from ..sampling import SAMPLERS
 from ..track_sampling import sample_tracks
 from ..trajectory_json import parse_trajectories
 from ..visualize import field_strip
+from ..weights.animator import load_animator_files
+from ..weights.kinds import KINDS, REALISTIC_UNET_FILE, REALISTIC_VAE_FILE
+from ..weights.loader import load_model
+from ..weights.release import locate_files
 from .make_tiny import write_tiny_models
 
 HELP = "Image to video with both Motion-I2V stages (official release folder); --tiny runs on random tiny models."
@@ -101,11 +104,11 @@ def _release_files(root: Path) -> tuple[dict[str, Path], Path]:
     missing = [kind for kind in ("flow_unet", "flow_vae", "image_vae", "motion_modules") if kind not in found]
     if missing:
         raise ValueError(f"--models {root}: no {', '.join(missing)} file found (expected the official layout, e.g. "
-                         f"{RELEASE_FILES['motion_modules']})")
-    release = found["motion_modules"].parents[len(Path(RELEASE_FILES["motion_modules"]).parts) - 1]
+                         f"{KINDS['motion_modules'].release[0]})")
+    release = found["motion_modules"].parents[len(Path(KINDS["motion_modules"].release[0]).parts) - 1]
     base = next((path for path in (release / REALISTIC_UNET_FILE, found.get("sd_unet")) if path and path.is_file()), None)
     if base is None:
-        raise ValueError(f"--models {root}: no stage-2 base UNet ({REALISTIC_UNET_FILE} or {RELEASE_FILES['sd_unet']})")
+        raise ValueError(f"--models {root}: no stage-2 base UNet ({REALISTIC_UNET_FILE} or {KINDS['sd_unet'].release[0]})")
     return found | {"base": base}, release
 
 
@@ -190,12 +193,9 @@ def _predict_field(args, files, root, image, brush, tracks, device, dtype) -> to
 
 def _stage2_vae(files, root, device):
     """RealisticVision's VAE (the demo's) when the release has it, else the SD1.5 VAE."""
-    from ..checkpoints import vae_weights
-
     realistic = root / REALISTIC_VAE_FILE
     if realistic.is_file():
-        return model_from_state_dict("image_vae", vae_weights(read_state_dict(realistic), str(realistic)),
-                                     source=str(realistic), device=device)
+        return load_model("image_vae", realistic, "official", device=device)  # the VAE of a single-file checkpoint
     return load_model("image_vae", files["image_vae"], device=device)
 
 

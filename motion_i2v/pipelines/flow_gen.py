@@ -26,7 +26,7 @@ from einops import rearrange, repeat
 
 from ..flow import from_normalized, to_normalized
 from ..hint import sparse_hint, static_region
-from ..loading import load_models
+from ..weights.loader import load_models
 from ..models import ControlResiduals, TrajectoryControlNet, UNet3D
 from ..sampling import SAMPLERS, Callback, check_steps, sample
 from ..trajectories import Trajectories
