@@ -25,8 +25,7 @@ from ..motion_i2v.sampling import MAX_STEPS, SAMPLERS
 from ..motion_i2v.weights.animator import check_animator_files, load_animator, load_animator_files
 from ..motion_i2v.weights.configs import config_for_file
 from ..motion_i2v.weights.files import read_state_dict
-from ..motion_i2v.weights.kinds import REALISTIC_UNET_FILE
-from ..motion_i2v.weights.release import release_names, resave_names
+from ..motion_i2v.weights.release import release_names
 from .comfy import Progress, intermediate_device, load_on_device, model_files, model_path, torch_device, wrap_model
 from .convert import image_to_engine, mask_to_engine
 from .flow_model import conditioning_states
@@ -103,7 +102,7 @@ class MotionI2VLoadAnimator:
         return {
             "required": {
                 "base_model": (bases, {
-                    **preselect(bases, (*resave_names(REALISTIC_UNET_FILE), *release_names("sd_unet")), "motion_i2v/"),
+                    **preselect(bases, release_names("sd_unet"), "motion_i2v/"),
                     "tooltip": f"The SD1.5 base UNet: '{BASE_FROM_MODEL}' uses the MODEL input; 'checkpoints/...' a "
                                "single-file SD1.5 checkpoint; 'motion_i2v/...' a release file such as "
                                "realistic_unet.ckpt. A connected MODEL always wins.",

@@ -20,7 +20,7 @@ from motion_i2v.weights.sd15 import LDM_UNET_PREFIX
 
 HEIGHT, WIDTH, FRAMES = 32, 48, 4
 BASE_FROM_MODEL = "(MODEL input)"
-MOTION, SD_UNET = KINDS["motion_modules"].release[0], KINDS["sd_unet"].release[0]
+MOTION, SD_UNET = KINDS["motion_modules"].release[0], KINDS["sd_unet"].release[-1]  # the plain SD1.5 UNet
 SINGLE_FILE = "tiny_sd15_unet.safetensors"
 FLOW_UNET = KINDS["flow_unet"].release[0]
 pytestmark = pytest.mark.usefixtures("single_thread")

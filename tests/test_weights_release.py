@@ -28,8 +28,8 @@ def test_a_resave_wins_over_the_pickle(tmp_path, tiny_models):
 
 
 def test_release_names_list_resaves_first():
-    assert release_names("sd_unet") == (
+    assert release_names("sd_unet") == (  # the demo's base first
+        REALISTIC_UNET_FILE.replace(".ckpt", ".safetensors"), REALISTIC_UNET_FILE,
         "models/stage2/StableDiffusion/unet/diffusion_pytorch_model.safetensors",
-        "models/stage2/StableDiffusion/unet/diffusion_pytorch_model.bin",
-        REALISTIC_UNET_FILE.replace(".ckpt", ".safetensors"), REALISTIC_UNET_FILE)
+        "models/stage2/StableDiffusion/unet/diffusion_pytorch_model.bin")
     assert release_names("animation_unet") == ()  # no file of its own in the release

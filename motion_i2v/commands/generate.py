@@ -108,7 +108,7 @@ def _release_files(root: Path) -> tuple[dict[str, Path], Path]:
     release = found["motion_modules"].parents[len(Path(KINDS["motion_modules"].release[0]).parts) - 1]
     base = next((path for path in (release / REALISTIC_UNET_FILE, found.get("sd_unet")) if path and path.is_file()), None)
     if base is None:
-        raise ValueError(f"--models {root}: no stage-2 base UNet ({REALISTIC_UNET_FILE} or {KINDS['sd_unet'].release[0]})")
+        raise ValueError(f"--models {root}: no stage-2 base UNet ({REALISTIC_UNET_FILE} or {KINDS['sd_unet'].release[-1]})")
     return found | {"base": base}, release
 
 

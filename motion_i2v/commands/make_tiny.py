@@ -25,7 +25,8 @@ from ..weights.loader import build_model, official_state_dict
 
 HELP = "write a tiny random model set in the official Motion-I2V file layout (for tests and demos)"
 
-# Every kind with a release file, at its (first) release path, and the config.json it is written with,
+# Every kind with a release file, at the release's own path for it (the plain SD1.5 UNet, not the demo's
+# fine-tune realistic_unet.ckpt), and the config.json it is written with,
 # relative to DIR, where the loaders look for it (``configs.config_for_file``). The ControlNet takes
 # the UNet's, as upstream; the one beside motion_block.bin is not in the release (which takes the
 # bundled official config), but tells the loader the tiny sizes.
@@ -69,7 +70,7 @@ def write_tiny_models(root, seed: int = 0, text_width: int | None = None) -> dic
     for kind, config_file in CONFIG_FILES.items():
         config = tiny_config(kind, text_width)
         model = randomize(build_model(kind, config), generator)
-        written[kind] = save_state_dict(official_state_dict(model, kind), root / KINDS[kind].release[0])
+        written[kind] = save_state_dict(official_state_dict(model, kind), root / KINDS[kind].release[-1])
         if config_file is not None:
             (root / config_file).parent.mkdir(parents=True, exist_ok=True)
             (root / config_file).write_text(json.dumps(config, indent=1) + "\n")

@@ -34,7 +34,8 @@ class Kind:
 
     ``from_model`` / ``to_model``: our module's state-dict names <-> the official file's.
     ``normalize``: a state dict in any layout this kind reads -> the official names (may raise ValueError).
-    ``release``: where the official release keeps files of this kind (relative to its top folder).
+    ``release``: where the official release keeps files of this kind (relative to its top folder), the
+    preferred first (the demo's base UNet before the plain SD1.5 one; the release's own file last).
     ``config_fits``: whether a diffusers/official config dictionary describes this kind.
     ``companions``: config.json files, relative to the weight file's folder, that describe it when
     none lies beside it (the release keeps the flow VAE's in ``vae/``, and upstream builds the
@@ -177,7 +178,7 @@ KINDS = {
              (f"{STAGE2}/StableDiffusion/vae/diffusion_pytorch_model.bin",), _vae_config(3)),
         Kind("sd_unet", "an SD1.5 base UNet (a single-file SD1.5 checkpoint or fine-tune, or the release's)",
              _build_sd_unet, _same, _same, _sd_unet_weights,
-             (f"{STAGE2}/StableDiffusion/unet/diffusion_pytorch_model.bin", REALISTIC_UNET_FILE), _unet_config(4),
+             (REALISTIC_UNET_FILE, f"{STAGE2}/StableDiffusion/unet/diffusion_pytorch_model.bin"), _unet_config(4),
              ("../StableDiffusion/unet/config.json",)),
         Kind("motion_modules", "stage-2 motion modules (motion_block.bin, or AnimateDiff's mm_sd_v15_v2.ckpt)",
              lambda c: MotionModules(UNet3D(animation_config(c))), _same, _same, _motion_weights,

@@ -13,14 +13,9 @@ from .kinds import KINDS, get_kind
 RESAVE_SUFFIX = ".safetensors"
 
 
-def resave_names(path: str) -> tuple[str, str]:
-    """A release path preceded by the path of its safetensors re-save (convert's output)."""
-    return str(Path(path).with_suffix(RESAVE_SUFFIX)), path
-
-
 def release_names(kind: str) -> tuple[str, ...]:
-    """The release paths of ``kind`` with their re-saves (``resave_names``), in order of preference."""
-    return tuple(name for path in get_kind(kind).release for name in resave_names(path))
+    """The release paths of ``kind``, each preceded by its safetensors re-save's path, in order of preference."""
+    return tuple(name for path in get_kind(kind).release for name in (str(Path(path).with_suffix(RESAVE_SUFFIX)), path))
 
 
 def locate_files(root) -> dict[str, Path]:
