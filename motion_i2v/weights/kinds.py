@@ -57,7 +57,7 @@ class Kind:
 # Configs
 
 
-def _names_a(classes: tuple[str, ...], fields: tuple[str, ...], values: dict) -> bool:
+def _of_class(values: dict, classes: tuple[str, ...], fields: tuple[str, ...]) -> bool:
     """A diffusers config names its class; configs without one are told by fields only one family has."""
     if "_class_name" in values:
         return values["_class_name"] in classes
@@ -66,8 +66,8 @@ def _names_a(classes: tuple[str, ...], fields: tuple[str, ...], values: dict) ->
 
 def _unet_config(in_channels: int) -> Callable[[dict], bool]:
     def fits(values: dict) -> bool:
-        return (_names_a(("UNet2DConditionModel", "UNet3DConditionModel", "ControlNetModel"),
-                         ("cross_attention_dim", "motion_module_kwargs"), values)
+        return (_of_class(values, ("UNet2DConditionModel", "UNet3DConditionModel", "ControlNetModel"),
+                          ("cross_attention_dim", "motion_module_kwargs"))
                 and values.get("in_channels", in_channels) == in_channels)
 
     return fits
@@ -75,7 +75,7 @@ def _unet_config(in_channels: int) -> Callable[[dict], bool]:
 
 def _vae_config(in_channels: int) -> Callable[[dict], bool]:
     def fits(values: dict) -> bool:
-        return (_names_a(("AutoencoderKL",), ("latent_channels",), values)
+        return (_of_class(values, ("AutoencoderKL",), ("latent_channels",))
                 and values.get("in_channels", 3) == in_channels)
 
     return fits
