@@ -21,7 +21,7 @@ from ..motion_i2v.pipelines.flow_gen import (
     predict_motion_field,
 )
 from ..motion_i2v.sampling import MAX_STEPS, SAMPLERS
-from ..motion_i2v.trajectories import Trajectories
+from ..motion_i2v.tracks.value import Trajectories
 from ..motion_i2v.visualize import flow_to_color
 from .comfy import (
     Progress,

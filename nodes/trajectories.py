@@ -11,13 +11,13 @@ import torch
 from einops import rearrange
 from PIL import Image
 
-from ..motion_i2v.dense import dense_field
+from ..motion_i2v.tracks.dense import dense_field
 from ..motion_i2v.flow import MotionField
-from ..motion_i2v.raster import rasterize_brush
-from ..motion_i2v.track_drawing import draw_trajectories
-from ..motion_i2v.track_sampling import sample_tracks
-from ..motion_i2v.trajectories import Trajectories
-from ..motion_i2v.trajectory_json import parse_trajectories
+from ..motion_i2v.tracks.raster import rasterize_brush
+from ..motion_i2v.tracks.overlay import draw_trajectories
+from ..motion_i2v.tracks.sampling import sample_tracks
+from ..motion_i2v.tracks.value import Trajectories
+from ..motion_i2v.tracks.parsing import parse_trajectories
 from .comfy import intermediate_device, temp_dir
 from .convert import image_from_engine, image_to_engine, mask_to_engine
 

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 import torch
 
-from motion_i2v.raster import rasterize_brush
-from motion_i2v.track_sampling import sample_tracks
-from motion_i2v.trajectory_json import parse_trajectories
+from motion_i2v.tracks.raster import rasterize_brush
+from motion_i2v.tracks.sampling import sample_tracks
+from motion_i2v.tracks.parsing import parse_trajectories
 
 ROOT = Path(__file__).resolve().parents[1]
 BROWSER_DIR = ROOT / "tests" / "browser"

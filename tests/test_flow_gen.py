@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from motion_i2v.hint import sparse_hint
+from motion_i2v.tracks.hint import sparse_hint
 from motion_i2v.loading import load_model
 from motion_i2v.pipelines.flow_gen import (
     FlowDenoiser,
@@ -18,7 +18,7 @@ from motion_i2v.pipelines.flow_gen import (
     load_flow_model,
     predict_motion_field,
 )
-from motion_i2v.trajectories import Trajectories
+from motion_i2v.tracks.value import Trajectories
 
 HEIGHT, WIDTH, FRAMES = 64, 96, 4
 pytestmark = pytest.mark.usefixtures("single_thread")

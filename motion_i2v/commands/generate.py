@@ -32,10 +32,10 @@ from ..media import ANIMATION_EXTENSIONS, load_image, load_mask, save_animation,
 from ..models.motion_augmented import PAIRINGS
 from ..pipelines.animate import AnimationSettings, animate, decode_frames, default_dtype, encode_first_frame
 from ..pipelines.flow_gen import NEGATIVE_PROMPT, TrajectoryControl, encode_reference, load_flow_model, predict_motion_field
-from ..raster import rasterize_brush
+from ..tracks.raster import rasterize_brush
 from ..sampling import SAMPLERS
-from ..track_sampling import sample_tracks
-from ..trajectory_json import parse_trajectories
+from ..tracks.sampling import sample_tracks
+from ..tracks.parsing import parse_trajectories
 from ..visualize import field_strip
 from .make_tiny import write_tiny_models
 

@@ -12,14 +12,14 @@ import sys
 import time
 
 from ..camera import DEFAULT_AMOUNTS, PRESETS, camera_field
-from ..dense import dense_field
+from ..tracks.dense import dense_field
 from ..easing import EASINGS
 from ..flow import zero_field
 from ..media import ANIMATION_EXTENSIONS, load_image, load_mask, save_animation, save_image
 from ..preview import warp_preview
-from ..raster import rasterize_brush
-from ..track_sampling import sample_tracks
-from ..trajectory_json import parse_trajectories
+from ..tracks.raster import rasterize_brush
+from ..tracks.sampling import sample_tracks
+from ..tracks.parsing import parse_trajectories
 from ..visualize import field_strip
 
 HELP = "Preview the motion of an image along tracks and camera presets (warp only, no model)."

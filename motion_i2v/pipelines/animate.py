@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 
 from ..flow import check_field
-from ..hint import static_region
+from ..tracks.hint import static_region
 from ..models import UNet3DConfig
 from ..models.motion_augmented import PAIRINGS, MotionGuidance
 from ..sampling import (

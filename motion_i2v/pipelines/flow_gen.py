@@ -25,11 +25,11 @@ from diffusers import AutoencoderKL
 from einops import rearrange, repeat
 
 from ..flow import from_normalized, to_normalized
-from ..hint import sparse_hint, static_region
+from ..tracks.hint import sparse_hint, static_region
 from ..loading import load_models
 from ..models import ControlResiduals, TrajectoryControlNet, UNet3D
 from ..sampling import SAMPLERS, Callback, check_steps, sample
-from ..trajectories import Trajectories
+from ..tracks.value import Trajectories
 
 LATENT_SCALE = 0.18215  # SD's latent scale, used for the image and the flow latents alike
 FRAME_STRIDE = 8  # source-video frames between generated frames, as the model was trained

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from motion_i2v.hint import sparse_hint, static_region
-from motion_i2v.track_sampling import sample_tracks
-from motion_i2v.trajectories import TrackSpec, Trajectories
+from motion_i2v.tracks.hint import sparse_hint, static_region
+from motion_i2v.tracks.sampling import sample_tracks
+from motion_i2v.tracks.value import TrackSpec, Trajectories
 
 HEIGHT, WIDTH = 10, 12
 

@@ -22,7 +22,7 @@ import torch
 from einops import rearrange
 
 from .hint import static_region
-from .trajectories import Trajectories
+from .value import Trajectories
 
 
 def dense_field(trajectories: Trajectories, radius: float = 64.0, brush: torch.Tensor | None = None) -> torch.Tensor:

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from motion_i2v.track_sampling import sample_tracks
-from motion_i2v.trajectories import TrackSpec, Trajectories
+from motion_i2v.tracks.sampling import sample_tracks
+from motion_i2v.tracks.value import TrackSpec, Trajectories
 
 
 def test_tracks_dict_round_trip_and_core_dicts():

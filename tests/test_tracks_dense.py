@@ -8,9 +8,9 @@ import time
 import pytest
 import torch
 
-from motion_i2v.dense import dense_field
-from motion_i2v.track_sampling import sample_tracks
-from motion_i2v.trajectories import TrackSpec, Trajectories
+from motion_i2v.tracks.dense import dense_field
+from motion_i2v.tracks.sampling import sample_tracks
+from motion_i2v.tracks.value import TrackSpec, Trajectories
 
 HEIGHT, WIDTH = 48, 64
 

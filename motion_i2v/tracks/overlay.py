@@ -8,7 +8,7 @@ import torch
 from einops import rearrange
 
 from .raster import cover_pieces, polyline_pieces
-from .trajectories import Trajectories
+from .value import Trajectories
 
 # the preview's look: 10 distinct track colours (RGB 0..1), line and marker sizes in pixels
 PALETTE = (

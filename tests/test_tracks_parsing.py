@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from motion_i2v.easing import EASINGS
-from motion_i2v.trajectories import INTERPOLATIONS, BrushStroke, TrackSpec
-from motion_i2v.trajectory_json import parse_trajectories
+from motion_i2v.tracks.value import INTERPOLATIONS, BrushStroke, TrackSpec
+from motion_i2v.tracks.parsing import parse_trajectories
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from motion_i2v.track_drawing import PALETTE, draw_trajectories
-from motion_i2v.track_sampling import sample_tracks
-from motion_i2v.trajectories import TrackSpec
+from motion_i2v.tracks.overlay import PALETTE, draw_trajectories
+from motion_i2v.tracks.sampling import sample_tracks
+from motion_i2v.tracks.value import TrackSpec
 
 
 def test_preview_draws_anchors_lines_and_brush():

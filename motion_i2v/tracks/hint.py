@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from .trajectories import Trajectories
+from .value import Trajectories
 
 
 def static_region(brush: torch.Tensor | None, height: int, width: int, name: str = "brush") -> torch.Tensor | None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from motion_i2v.raster import near_polyline, rasterize_brush
-from motion_i2v.trajectories import BrushStroke
+from motion_i2v.tracks.raster import near_polyline, rasterize_brush
+from motion_i2v.tracks.value import BrushStroke
 
 
 def _pixels(mask: torch.Tensor) -> set[tuple[int, int]]:

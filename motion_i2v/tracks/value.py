@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from einops import rearrange
 
-from .easing import check_easing
+from ..easing import check_easing
 from .pchip import pchip
 
 INTERPOLATIONS = ("pchip", "arc_length")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from motion_i2v.track_sampling import sample_track, sample_tracks
-from motion_i2v.trajectories import TrackSpec
+from motion_i2v.tracks.sampling import sample_track, sample_tracks
+from motion_i2v.tracks.value import TrackSpec
 
 SAMPLES = Path(__file__).resolve().parent / "data" / "trajectory_samples.json"
 SAMPLE_FRAMES = 16

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from motion_i2v.pchip import pchip
+from motion_i2v.tracks.pchip import pchip
 
 
 @pytest.mark.parametrize("count", [2, 3, 4, 7])

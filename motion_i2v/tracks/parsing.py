@@ -15,7 +15,7 @@ import json
 import math
 from dataclasses import replace
 
-from .trajectories import BrushStroke, TrackSpec, check_inside, check_size, is_integer, with_location
+from .value import BrushStroke, TrackSpec, check_inside, check_size, is_integer, with_location
 
 VERSION = 1
 _TOP_KEYS = ("version", "width", "height", "tracks", "brush")

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import torch
 
-from .easing import ease
+from ..easing import ease
 from .pchip import pchip
-from .trajectories import TrackSpec, Trajectories, check_frames, check_inside, check_size, with_location
+from .value import TrackSpec, Trajectories, check_frames, check_inside, check_size, with_location
 
 ARC_LENGTH_STEPS = 1024  # chords per PCHIP segment; the JS editor uses the same table
 

@@ -10,7 +10,7 @@ import math
 import torch
 from einops import rearrange
 
-from .trajectories import BrushStroke, check_size
+from .value import BrushStroke, check_size
 
 PIECE_LENGTH = 16.0  # rasterising cuts polylines into pieces this long (pixels), each in its own window
 _WINDOW_BUDGET = 1 << 21  # window pixels tested at once (about 16 MiB per float64 temporary)
