@@ -1,4 +1,4 @@
-"""motion_i2v.pchip: the monotone cubic agrees with scipy's PchipInterpolator."""
+"""motion_i2v.tracks.pchip: the monotone cubic agrees with scipy's PchipInterpolator."""
 
 from __future__ import annotations
 
