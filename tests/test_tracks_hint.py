@@ -94,3 +94,12 @@ def test_errors(flow_unit, brush, message):
     tracks = sample_tracks(Drawing(WIDTH, HEIGHT, [DrawnTrack(points=[[5, 4]])]), 2)
     with pytest.raises(ValueError, match=message):
         sparse_hint(tracks, flow_unit=flow_unit, brush=brush)
+
+
+def test_cancel_is_checked_between_tracks():
+    def cancel():
+        raise InterruptedError("cancelled")
+
+    tracks = sample_tracks(Drawing(WIDTH, HEIGHT, [DrawnTrack(points=[[5, 4]])]), 2)
+    with pytest.raises(InterruptedError):
+        sparse_hint(tracks, flow_unit=2, check_cancel=cancel)

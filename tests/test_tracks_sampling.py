@@ -145,6 +145,14 @@ def test_no_tracks_is_an_error():
         sample_tracks(Drawing(64, 64, []), 16)
 
 
+
+def test_cancel_is_checked_between_tracks():
+    def cancel():
+        raise InterruptedError("cancelled")
+
+    with pytest.raises(InterruptedError):
+        sample_tracks(Drawing(64, 64, [DrawnTrack(points=[[0, 0], [10, 0]])]), 16, check_cancel=cancel)
+
 if __name__ == "__main__":
     SAMPLES.parent.mkdir(exist_ok=True)
     SAMPLES.write_text(json.dumps(build_samples(), indent=1) + "\n")
