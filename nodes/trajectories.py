@@ -177,12 +177,12 @@ class MotionI2VTrajectories:
         else:
             drawing = parse_drawing(trajectories, *canvas, source=source, point_lists=point_lists, foreign_hint=hint,
                                     check_cancel=check_interrupted)
-        result = sample_tracks(drawing, frames, check_cancel=check_interrupted) if drawing.tracks else None
+        # with neither drawn nor connected tracks, sampling says there are none
+        drawn = drawing.tracks or tracks is None
+        result = sample_tracks(drawing, frames, check_cancel=check_interrupted) if drawn else None
         if tracks is not None:
             extra = Tracks.from_tracks(tracks, *source, hint=hint).rescaled(*canvas).resampled(frames)
             result = extra if result is None else result.merged(extra)
-        if result is None:
-            raise ValueError("trajectories: no tracks; draw at least one (a single point makes a static anchor)")
         brush = brush_mask(drawing, check_cancel=check_interrupted)
         preview = overlay_tracks(result, background, brush if drawing.strokes else None, check_cancel=check_interrupted)
         shown = background if background is not None else torch.full((3, canvas[1], canvas[0]), 0.5)
