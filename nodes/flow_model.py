@@ -21,7 +21,7 @@ from ..motion_i2v.pipelines.flow_gen import (
     predict_motion_field,
 )
 from ..motion_i2v.sampling import MAX_STEPS, SAMPLERS
-from ..motion_i2v.trajectories import Trajectories
+from ..motion_i2v.tracks.value import Tracks
 from ..motion_i2v.visualize import flow_to_color
 from ..motion_i2v.weights.release import release_names
 from .comfy import (
@@ -137,8 +137,8 @@ class MotionI2VTrajectoryControl:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "tracks": ("TRACKS", {"tooltip": "Point tracks, e.g. from Motion-I2V Trajectories; every point must "
-                                      "lie inside the image."}),
+                "tracks": ("TRACKS", {"tooltip": "Point tracks with their canvas size, e.g. from Motion-I2V "
+                                      "Trajectories (which also places core and KJNodes tracks on the image)."}),
                 "flow_unit": ("INT", {"default": 64, "min": 1, "max": 1024, "tooltip": "Half the side of each "
                               "track's hint square, in pixels of the tracks' image (the demo's 'Flow Unit', 64 at "
                               "512x320)."}),
@@ -152,7 +152,7 @@ class MotionI2VTrajectoryControl:
         }
 
     def build(self, tracks, flow_unit, strength, brush=None):
-        trajectories = Trajectories.from_tracks(tracks)
+        trajectories = Tracks.from_tracks(tracks)
         mask = mask_to_engine(brush, trajectories.height, trajectories.width, "brush") if brush is not None else None
         return (TrajectoryControl(trajectories, flow_unit, strength, mask),)
 

@@ -136,7 +136,7 @@ def test_bad_inputs_fail_before_the_models_load(nodes, flow_model, comfy_models,
 
 
 def test_tracks_outside_the_image_are_refused(nodes):
-    with pytest.raises(ValueError, match=r"tracks: track 0 is at \(98.0, 23.2\) in frame 12, outside the 96x64"):
+    with pytest.raises(ValueError, match=r"tracks: track 0 in frame 12 is at \(98.0, 23.2\), outside the 96x64 canvas"):
         call_node(nodes["MotionI2VTrajectoryControl"], tracks=tracks(points=((10.0, 20.0), (120.0, 24.0))),
                   flow_unit=8, strength=1.0)
     with pytest.raises(ValueError, match="brush: the mask is 10x10"):

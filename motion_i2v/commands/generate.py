@@ -31,10 +31,10 @@ from ..media import ANIMATION_EXTENSIONS, load_image, load_mask, save_animation,
 from ..models.motion_augmented import PAIRINGS
 from ..pipelines.animate import AnimationSettings, animate, decode_frames, default_dtype, encode_first_frame
 from ..pipelines.flow_gen import NEGATIVE_PROMPT, TrajectoryControl, encode_reference, load_flow_model, predict_motion_field
-from ..raster import rasterize_brush
 from ..sampling import SAMPLERS
-from ..track_sampling import sample_tracks
-from ..trajectory_json import parse_trajectories
+from ..tracks.parsing import parse_drawing
+from ..tracks.raster import brush_mask
+from ..tracks.sampling import sample_tracks
 from ..visualize import field_strip
 from ..weights.animator import load_animator_files
 from ..weights.kinds import KINDS, REALISTIC_UNET_FILE, REALISTIC_VAE_FILE
@@ -152,15 +152,15 @@ def _inputs(args, height: int, width: int):
     source = load_image(args.image)
     source_height, source_width = source.shape[2:]
     image = F.interpolate(source, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
-    specs, strokes = [], []
+    drawing = None
     if args.tracks is not None:
-        specs, strokes = parse_trajectories(Path(args.tracks).read_text(encoding="utf-8"), source_width, source_height)
+        drawing = parse_drawing(Path(args.tracks).read_text(encoding="utf-8"), source_width, source_height)
     brush = load_mask(args.brush) if args.brush is not None else None
-    if brush is None and strokes:
-        brush = rasterize_brush(strokes, source_width, source_height)
+    if brush is None and drawing is not None and drawing.strokes:
+        brush = brush_mask(drawing)
     if brush is not None:
         brush = F.interpolate(brush[None, None], size=(height, width), mode="nearest")[0, 0]
-    tracks = sample_tracks(specs, args.frames, source_width, source_height).rescaled(width, height) if specs else None
+    tracks = sample_tracks(drawing, args.frames).rescaled(width, height) if drawing and drawing.tracks else None
     return image.clamp(0, 1), brush, tracks
 
 

@@ -25,7 +25,6 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 
 from ..flow import check_field
-from ..hint import static_region
 from ..models import UNet3DConfig
 from ..models.motion_augmented import PAIRINGS, MotionGuidance
 from ..sampling import (
@@ -37,6 +36,7 @@ from ..sampling import (
     sample_ddim,
     sample_diffusers,
 )
+from ..tracks.brush import static_region
 from .flow_gen import LATENT_SCALE, check_size, encode_reference
 
 VAE_FACTOR = 8
