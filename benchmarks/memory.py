@@ -19,9 +19,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from motion_i2v import camera, dense, edit, preview, v2v, visualize  # noqa: E402
+from motion_i2v import camera, edit, preview, v2v, visualize  # noqa: E402
 from motion_i2v.flow import MotionField  # noqa: E402
-from motion_i2v.trajectories import Trajectories  # noqa: E402
+from motion_i2v.tracks import dense  # noqa: E402
+from motion_i2v.tracks.value import Tracks  # noqa: E402
 
 FRAMES, HEIGHT, WIDTH, TRACKS = 16, 320, 512, 10
 MIB = 2**20
@@ -33,7 +34,7 @@ def _field(generator):
 
 def _tracks(generator):
     path = torch.rand(FRAMES, TRACKS, 2, generator=generator) * torch.tensor([WIDTH - 1, HEIGHT - 1])
-    return Trajectories(path, torch.ones(FRAMES, TRACKS, dtype=torch.bool), WIDTH, HEIGHT)
+    return Tracks(path, torch.ones(FRAMES, TRACKS, dtype=torch.bool), WIDTH, HEIGHT)
 
 
 # name: (inputs from a generator, the operation on them, the estimate its check uses, in bytes)

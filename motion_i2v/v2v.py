@@ -32,6 +32,7 @@ from .checks import check_choice, check_finite, check_number
 from .flow import MAX_FRAMES, MotionField, check_field_size, resize_field
 from .memory import FLOAT_BYTES, check_memory, field_bytes
 from .warp import backward_warp
+from .weights.files import read_state_dict
 
 METHODS = ("dis", "raft")
 RAFT_MIN_SIZE = 128  # pixels, each side: torchvision RAFT refuses smaller inputs
@@ -256,12 +257,7 @@ def _load_raft(weights: Path) -> torch.nn.Module:
             "method 'raft' needs torchvision built for your torch (pip install torchvision, the release paired "
             f"with torch {torch.__version__}); method 'dis' needs no extra package"
         ) from error
-    if weights.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(weights))
-    else:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+    state = read_state_dict(weights, slot="raft_weights")
     for build in (raft_large, raft_small):
         model = build(weights=None)
         expected = set(model.state_dict())

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 import parity_stage2
 from conftest import reference_path
-from motion_i2v.loading import build_model
+from motion_i2v.weights.loader import build_model
 from motion_i2v.models.motion_augmented import MotionGuidance
 from motion_i2v.pipelines.animate import (
     AnimationSettings,

@@ -69,9 +69,14 @@ def test_loader_lists_and_preselects_the_official_files(nodes):
 
 
 def test_loader_rejects_a_file_of_the_wrong_kind(nodes):
-    with pytest.raises(ValueError, match="does not fit the flow_unet model.*looks like the Motion-I2V trajectory"):
-        call_node(nodes["MotionI2VLoadFlowModel"], unet=f"{STAGE1}/controlnet/controlnet.bin",
-                  flow_vae=f"{STAGE1}/vae_flow/diffusion_pytorch_model.bin", controlnet="none", dtype="fp32")
+    vae = f"{STAGE1}/vae_flow/diffusion_pytorch_model.bin"
+    with pytest.raises(ValueError, match=r"flow_unet: .*controlnet\.bin is the Motion-I2V trajectory ControlNet"):
+        call_node(nodes["MotionI2VLoadFlowModel"], unet=f"{STAGE1}/controlnet/controlnet.bin", flow_vae=vae,
+                  controlnet="none", dtype="fp32")
+    # The three stage-1 files share one name; the UNet's config.json beside it must not build the VAE.
+    with pytest.raises(ValueError, match=r"flow_vae: .*unet/diffusion_pytorch_model\.bin is the Motion-I2V flow UNet"):
+        call_node(nodes["MotionI2VLoadFlowModel"], unet=f"{STAGE1}/unet/diffusion_pytorch_model.bin",
+                  flow_vae=f"{STAGE1}/unet/diffusion_pytorch_model.bin", controlnet="none", dtype="fp32")
 
 
 def test_predict_end_to_end(nodes, flow_model, comfy_models, pack):
@@ -164,7 +169,7 @@ def test_flow_unit_outside_1_to_1024_is_refused(nodes, flow_unit):
 
 
 def test_tracks_outside_the_image_are_refused(nodes):
-    with pytest.raises(ValueError, match=r"tracks: track 0 is at \(98.0, 23.2\) in frame 12, outside the 96x64"):
+    with pytest.raises(ValueError, match=r"tracks: track 0 in frame 12 is at \(98.0, 23.2\), outside the 96x64 canvas"):
         call_node(nodes["MotionI2VTrajectoryControl"], tracks=tracks(points=((10.0, 20.0), (120.0, 24.0))),
                   flow_unit=8, strength=1.0)
     with pytest.raises(ValueError, match="brush: the mask is 10x10"):

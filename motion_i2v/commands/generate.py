@@ -27,9 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from ..checks import check_number
+from ..devices import resolve_device, resolve_dtype
 from ..flow import MAX_SIDE, check_field
-from ..loading import load_model, locate_files, model_from_state_dict, read_state_dict, resolve_device, resolve_dtype
-from ..loading_stage2 import REALISTIC_UNET_FILE, REALISTIC_VAE_FILE, RELEASE_FILES, load_animator_files
 from ..media import ANIMATION_EXTENSIONS, load_image, load_mask, save_animation, save_image
 from ..memory import check_stage_memory
 from ..models.motion_augmented import PAIRINGS
@@ -43,11 +42,15 @@ from ..pipelines.flow_gen import (
     load_flow_model,
     predict_motion_field,
 )
-from ..raster import rasterize_brush
 from ..sampling import SAMPLERS
-from ..track_sampling import sample_tracks
-from ..trajectory_json import parse_trajectories
+from ..tracks.parsing import parse_drawing
+from ..tracks.raster import brush_mask
+from ..tracks.sampling import sample_tracks
 from ..visualize import field_strip
+from ..weights.animator import load_animator_files
+from ..weights.kinds import KINDS, REALISTIC_UNET_FILE, REALISTIC_VAE_FILE
+from ..weights.loader import load_model
+from ..weights.release import locate_files
 from .make_tiny import write_tiny_models
 from .preview import check_outputs, strip_path
 
@@ -144,11 +147,11 @@ def _release_files(root: Path) -> tuple[dict[str, Path], Path]:
     missing = [kind for kind in ("flow_unet", "flow_vae", "image_vae", "motion_modules") if kind not in found]
     if missing:
         raise ValueError(f"--models {root}: no {', '.join(missing)} file found (expected the official layout, e.g. "
-                         f"{RELEASE_FILES['motion_modules']})")
-    release = found["motion_modules"].parents[len(Path(RELEASE_FILES["motion_modules"]).parts) - 1]
+                         f"{KINDS['motion_modules'].release[0]})")
+    release = found["motion_modules"].parents[len(Path(KINDS["motion_modules"].release[0]).parts) - 1]
     base = next((path for path in (release / REALISTIC_UNET_FILE, found.get("sd_unet")) if path and path.is_file()), None)
     if base is None:
-        raise ValueError(f"--models {root}: no stage-2 base UNet ({REALISTIC_UNET_FILE} or {RELEASE_FILES['sd_unet']})")
+        raise ValueError(f"--models {root}: no stage-2 base UNet ({REALISTIC_UNET_FILE} or {KINDS['sd_unet'].release[-1]})")
     return found | {"base": base}, release
 
 
@@ -192,15 +195,15 @@ def _inputs(args, height: int, width: int):
     source = load_image(args.image)
     source_height, source_width = source.shape[2:]
     image = F.interpolate(source, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
-    specs, strokes = [], []
+    drawing = None
     if args.tracks is not None:
-        specs, strokes = parse_trajectories(Path(args.tracks).read_text(encoding="utf-8"), source_width, source_height)
+        drawing = parse_drawing(Path(args.tracks).read_text(encoding="utf-8"), source_width, source_height)
     brush = load_mask(args.brush) if args.brush is not None else None
-    if brush is None and strokes:
-        brush = rasterize_brush(strokes, source_width, source_height)
+    if brush is None and drawing is not None and drawing.strokes:
+        brush = brush_mask(drawing)
     if brush is not None:
         brush = F.interpolate(brush[None, None], size=(height, width), mode="nearest")[0, 0]
-    tracks = sample_tracks(specs, args.frames, source_width, source_height).rescaled(width, height) if specs else None
+    tracks = sample_tracks(drawing, args.frames).rescaled(width, height) if drawing and drawing.tracks else None
     return image.clamp(0, 1), brush, tracks
 
 
@@ -233,12 +236,9 @@ def _predict_field(args, files, root, image, brush, tracks, device, dtype) -> to
 
 def _stage2_vae(files, root, device):
     """RealisticVision's VAE (the demo's) when the release has it, else the SD1.5 VAE."""
-    from ..checkpoints import vae_weights
-
     realistic = root / REALISTIC_VAE_FILE
     if realistic.is_file():
-        return model_from_state_dict("image_vae", vae_weights(read_state_dict(realistic), str(realistic)),
-                                     source=str(realistic), device=device)
+        return load_model("image_vae", realistic, "official", device=device)  # the VAE of a single-file checkpoint
     return load_model("image_vae", files["image_vae"], device=device)
 
 

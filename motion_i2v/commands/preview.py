@@ -12,7 +12,6 @@ import time
 
 from ..camera import DEFAULT_AMOUNTS, PRESETS, camera_field, check_camera
 from ..checks import check_number
-from ..dense import dense_field
 from ..easing import EASINGS
 from ..flow import MAX_FRAMES, MAX_SIDE, check_field_size, zero_field
 from ..media import (
@@ -26,9 +25,10 @@ from ..media import (
 )
 from ..memory import check_memory
 from ..preview import preview_bytes, warp_preview
-from ..raster import rasterize_brush
-from ..track_sampling import sample_tracks
-from ..trajectory_json import parse_trajectories
+from ..tracks.dense import dense_field
+from ..tracks.parsing import parse_drawing
+from ..tracks.raster import brush_mask
+from ..tracks.sampling import sample_tracks
 from ..visualize import field_strip
 
 HELP = "Preview the motion of an image along tracks and camera presets (warp only, no model)."
@@ -100,7 +100,7 @@ def _motion(args, cameras, height: int, width: int):
         field = zero_field(args.frames, height, width)
     else:
         with open(args.tracks, encoding="utf-8") as handle:
-            specs, strokes = parse_trajectories(handle.read(), width, height)
+            drawing = parse_drawing(handle.read(), width, height)
         if args.brush is not None:
             brush = load_mask(args.brush)
             if tuple(brush.shape) != (height, width):
@@ -108,8 +108,8 @@ def _motion(args, cameras, height: int, width: int):
                     f"--brush: the mask is {brush.shape[1]}x{brush.shape[0]} but the image is {width}x{height}"
                 )
         else:
-            brush = rasterize_brush(strokes, width, height) if strokes else None
-        field = dense_field(sample_tracks(specs, args.frames, width, height), args.radius, brush)
+            brush = brush_mask(drawing) if drawing.strokes else None
+        field = dense_field(sample_tracks(drawing, args.frames), args.radius, brush)
     for preset, amount in cameras:
         field = camera_field(preset, args.frames, height, width, amount, easing=args.camera_easing, scene=field)
     return field

@@ -26,7 +26,6 @@ from einops import rearrange, repeat
 
 from ..checks import check_number
 from ..flow import check_field
-from ..hint import static_region
 from ..models import UNet3DConfig
 from ..models.motion_augmented import PAIRINGS, MotionGuidance
 from ..sampling import (
@@ -38,6 +37,7 @@ from ..sampling import (
     sample_ddim,
     sample_diffusers,
 )
+from ..tracks.brush import static_region
 from .flow_gen import LATENT_SCALE, MAX_GUIDANCE, check_size, encode_reference
 
 VAE_FACTOR = 8

@@ -26,11 +26,12 @@ from einops import rearrange, repeat
 
 from ..checks import check_number
 from ..flow import from_normalized, to_normalized
-from ..hint import sparse_hint, static_region
-from ..loading import load_models
 from ..models import ControlResiduals, TrajectoryControlNet, UNet3D
 from ..sampling import SAMPLERS, Callback, check_steps, sample
-from ..trajectories import Trajectories
+from ..tracks.brush import static_region
+from ..tracks.hint import sparse_hint
+from ..tracks.value import Tracks
+from ..weights.loader import load_models
 
 LATENT_SCALE = 0.18215  # SD's latent scale, used for the image and the flow latents alike
 FRAME_STRIDE = 8  # source-video frames between generated frames, as the model was trained
@@ -63,7 +64,7 @@ class FlowModel:
 class TrajectoryHint:
     """A sparse motion hint for the ControlNet.
 
-    ``flow``: [F, 2, H, W] float32 pixels incl. frame 0 (``hint.sparse_hint``); ``mask``: [F, H, W]
+    ``flow``: [F, 2, H, W] float32 pixels incl. frame 0 (``tracks.hint.sparse_hint``); ``mask``: [F, H, W]
     1 = hinted; ``strength``: the ControlNet conditioning scale (official 1.0); ``brush``: optional
     [H, W] motion brush (1 = may move) used when the pipeline is given none.
     """
@@ -89,22 +90,14 @@ class TrajectoryControl:
     brush follow the image).
     """
 
-    trajectories: Trajectories
+    trajectories: Tracks
     flow_unit: int = 64
     strength: float = 1.0
     brush: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
-        tracks = self.trajectories
         check_number(self.flow_unit, "flow_unit", low=1, high=MAX_FLOW_UNIT, integer=True)
-        static_region(self.brush, tracks.height, tracks.width)
-        x, y = tracks.path[..., 0], tracks.path[..., 1]  # [F, N]
-        outside = tracks.visibility & ((x < 0) | (y < 0) | (x > tracks.width - 1) | (y > tracks.height - 1))
-        if outside.any():
-            frame, track = outside.nonzero()[0].tolist()
-            raise ValueError(f"tracks: track {track} is at ({x[frame, track]:.1f}, {y[frame, track]:.1f}) in frame "
-                             f"{frame}, outside the {tracks.width}x{tracks.height} image (valid: 0 <= x <= "
-                             f"{tracks.width - 1}, 0 <= y <= {tracks.height - 1})")
+        static_region(self.brush, self.trajectories.height, self.trajectories.width)
         if not 0 <= self.strength <= 10:
             raise ValueError(f"strength: expected 0..10, got {self.strength}")
 

@@ -1,11 +1,15 @@
-"""motion_i2v.raster: thick polylines and the motion brush, against hand-computed pixels and the definition."""
+"""motion_i2v.tracks.raster: thick polylines and the motion brush, against hand-computed pixels and the definition."""
 
 from __future__ import annotations
 
 import torch
 
-from motion_i2v.raster import near_polyline, rasterize_brush
-from motion_i2v.trajectories import BrushStroke
+import time
+
+import pytest
+
+from motion_i2v.tracks.raster import brush_mask, near_polyline
+from motion_i2v.tracks.value import BrushStroke, Drawing
 
 
 def _pixels(mask: torch.Tensor) -> set[tuple[int, int]]:
@@ -14,7 +18,7 @@ def _pixels(mask: torch.Tensor) -> set[tuple[int, int]]:
 
 def test_brush_disk_hand_computed():
     # centres within 1 of (2.5, 2.5): the pixel itself and its 4 neighbours (distance exactly 1 counts)
-    mask = rasterize_brush([BrushStroke(((2.5, 2.5),), 1.0)], 5, 5)
+    mask = brush_mask(Drawing(5, 5, strokes=[BrushStroke(((2.5, 2.5),), 1.0)]))
     assert mask.dtype == torch.float32 and mask.shape == (5, 5)
     assert _pixels(mask) == {(2, 2), (1, 2), (3, 2), (2, 1), (2, 3)}
 
@@ -22,14 +26,14 @@ def test_brush_disk_hand_computed():
 def test_brush_segment_and_erase_hand_computed():
     # row 1's centres lie on the segment y = 1.5 for x in [0.5, 3.5]; row 0/2 centres are 1 away
     stroke = BrushStroke(((0.5, 1.5), (3.5, 1.5)), 0.5)
-    assert _pixels(rasterize_brush([stroke], 6, 4)) == {(1, 0), (1, 1), (1, 2), (1, 3)}
+    assert _pixels(brush_mask(Drawing(6, 4, strokes=[stroke]))) == {(1, 0), (1, 1), (1, 2), (1, 3)}
     eraser = BrushStroke(((2.0, 2.0),), 0.8, erase=True)  # reaches centres (1.5, 1.5) and (2.5, 1.5)
-    assert _pixels(rasterize_brush([stroke, eraser], 6, 4)) == {(1, 0), (1, 3)}
-    assert _pixels(rasterize_brush([eraser, stroke], 6, 4)) == {(1, 0), (1, 1), (1, 2), (1, 3)}  # order matters
+    assert _pixels(brush_mask(Drawing(6, 4, strokes=[stroke, eraser]))) == {(1, 0), (1, 3)}
+    assert _pixels(brush_mask(Drawing(6, 4, strokes=[eraser, stroke]))) == {(1, 0), (1, 1), (1, 2), (1, 3)}  # order
 
 
 def test_no_strokes_means_everything_movable():
-    assert torch.equal(rasterize_brush([], 7, 3), torch.ones(3, 7))
+    assert torch.equal(brush_mask(Drawing(7, 3)), torch.ones(3, 7))
 
 
 def _brute_force(points, radius, height, width):
@@ -54,3 +58,22 @@ def test_polyline_matches_the_definition():
         radius = float(torch.rand(1, generator=generator)) * 30 + 0.3
         got = near_polyline(points, radius, 50, 70)
         assert torch.equal(got, _brute_force(points.tolist(), radius, 50, 70))
+
+
+def test_a_radius_past_the_image_costs_no_more_than_the_image():
+    # 80000 px around a point of a 64 x 40 image once built a 160018-pixel-square window (3.2 GB); windows are
+    # cut to the image now, so this is one 64 x 40 test and paints every pixel, as the definition says
+    started = time.perf_counter()
+    mask = near_polyline(torch.tensor([[10.0, 10.0], [50.0, 30.0]]), 8e4, 40, 64)
+    assert mask.all() and time.perf_counter() - started < 2
+    points = [[-30.0, 5.0], [20.0, 60.0], [90.0, -10.0]]  # windows sticking out on every side are moved inside
+    for radius in (3.0, 25.0, 70.0, 500.0):
+        assert torch.equal(near_polyline(torch.tensor(points), radius, 40, 64), _brute_force(points, radius, 40, 64))
+
+
+def test_cancel_is_checked_while_painting():
+    def cancel():
+        raise InterruptedError("cancelled")
+
+    with pytest.raises(InterruptedError):
+        brush_mask(Drawing(64, 40, strokes=[BrushStroke(((1.0, 1.0), (60.0, 30.0)), 4.0)]), check_cancel=cancel)

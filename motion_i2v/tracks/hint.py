@@ -4,41 +4,26 @@ The demo (OFFICIAL.md section 2 "Trajectories -> control" and section 9 item 5; 
 writes, for every track and frame i, the displacement d_i = P(i) - P(0) into the axis-aligned square
 [y0 - r, y0 + r) x [x0 - r, x0 + r) around the track's start P(0) = (x0, y0), clipped to the image,
 with mask 1 there; r is the "flow unit" (64 at 320x512), later tracks overwrite earlier ones. With a
-motion brush, pixels outside the painted region are an explicit "no motion" hint: flow 0, mask 1.
-
-The motion brush everywhere in this pack is a MASK [H, W] with 1 = painted = movable. As in the demo,
-a pixel counts as painted when its value is above 0.5, and a brush with nothing painted means no
-brush (everything may move).
+motion brush, pixels outside the painted region are an explicit "no motion" hint: flow 0, mask 1
+(``brush.static_region``).
 """
 
 from __future__ import annotations
 
 import torch
 
-from .trajectories import Trajectories
-
-
-def static_region(brush: torch.Tensor | None, height: int, width: int, name: str = "brush") -> torch.Tensor | None:
-    """The pixels a motion brush holds still: [H, W] bool, or None when everything may move.
-
-    ``brush``: [H, W] float 0..1, 1 = painted = movable, or None.
-    """
-    if brush is None:
-        return None
-    if not isinstance(brush, torch.Tensor) or tuple(brush.shape) != (height, width):
-        shape = list(brush.shape) if isinstance(brush, torch.Tensor) else type(brush).__name__
-        raise ValueError(f"{name}: expected a mask [H, W] = [{height}, {width}] (the tracks' image), got {shape}")
-    static = brush <= 0.5
-    return None if static.all() else static
+from . import CheckCancel
+from .brush import static_region
+from .value import Tracks
 
 
 def sparse_hint(
-    trajectories: Trajectories, flow_unit: int = 64, brush: torch.Tensor | None = None
+    tracks: Tracks, flow_unit: int = 64, brush: torch.Tensor | None = None, *, check_cancel: CheckCancel | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The demo's sparse flow hint and its mask.
 
-    ``trajectories``: F frames of N tracks on a W x H image; ``flow_unit``: r, half the side of each
-    square, in pixels; ``brush``: [H, W] 1 = movable, or None.
+    ``tracks``: F frames of N tracks on a W x H canvas; ``flow_unit``: r, half the side of each
+    square, in pixels; ``brush``: [H, W] 1 = may move, or None.
     Returns ``flow`` [F, 2, H, W] float32 pixels (channel 0 = dx; frame 0 is zero) and ``mask``
     [F, H, W] float32 (1 = hinted). Frame 0 is written like the others (zero displacement, mask 1 in
     the squares); the demo's control starts at frame 1, so a caller feeding the ControlNet drops it.
@@ -52,8 +37,8 @@ def sparse_hint(
     """
     if isinstance(flow_unit, bool) or not isinstance(flow_unit, int) or flow_unit < 1:
         raise ValueError(f"flow_unit: expected an integer number of pixels >= 1, got {flow_unit!r}")
-    frames, height, width = trajectories.frames, trajectories.height, trajectories.width
-    path = trajectories.path.float()
+    frames, height, width = tracks.frames, tracks.height, tracks.width
+    path = tracks.path.float()
     device = path.device
     static = static_region(brush, height, width)
     flow = torch.zeros(frames, 2, height, width, device=device)
@@ -61,9 +46,11 @@ def sparse_hint(
     displacement = path - path[:1]  # [F, N, 2]
     centres = path[0].floor().long().tolist()  # [N] of (col, row)
     for n, (col, row) in enumerate(centres):
+        if check_cancel is not None:
+            check_cancel()
         rows = slice(min(max(row - flow_unit, 0), height), min(max(row + flow_unit, 0), height))
         cols = slice(min(max(col - flow_unit, 0), width), min(max(col + flow_unit, 0), width))
-        visible = trajectories.visibility[:, n].to(device)
+        visible = tracks.visibility[:, n].to(device)
         flow[visible, :, rows, cols] = displacement[visible, n, :, None, None]
         mask[visible, rows, cols] = 1
     if static is not None:

@@ -1,11 +1,11 @@
-"""motion_i2v.pchip: the monotone cubic agrees with scipy's PchipInterpolator."""
+"""motion_i2v.tracks.pchip: the monotone cubic agrees with scipy's PchipInterpolator."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from motion_i2v.pchip import pchip
+from motion_i2v.tracks.pchip import pchip
 
 
 @pytest.mark.parametrize("count", [2, 3, 4, 7])

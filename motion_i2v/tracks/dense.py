@@ -11,7 +11,7 @@ and lets the motion fade to zero away from every track (the weights sum to much 
 instead of sliding the whole background with the nearest track. At an isolated track's start the
 weight is 1, so the field equals that track's displacement; at ``radius`` from a lone track it is
 e^-2 ~ 14 % of it, at 1.5 ``radius`` about 1 %. With a motion brush the field is zero outside the
-painted region (``hint.static_region`` semantics).
+painted region (``brush.static_region`` semantics).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import math
 import torch
 from einops import rearrange
 
-from .hint import static_region
-from .memory import FLOAT_BYTES, check_memory
-from .trajectories import Trajectories
+from ..memory import FLOAT_BYTES, check_memory
+from .brush import static_region
+from .value import Tracks
 
 
 def dense_bytes(tracks: int, frames: int, height: int, width: int) -> int:
@@ -32,7 +32,7 @@ def dense_bytes(tracks: int, frames: int, height: int, width: int) -> int:
     return FLOAT_BYTES * (tracks + 5 * frames) * height * width
 
 
-def dense_field(trajectories: Trajectories, radius: float = 64.0, brush: torch.Tensor | None = None) -> torch.Tensor:
+def dense_field(tracks: Tracks, radius: float = 64.0, brush: torch.Tensor | None = None) -> torch.Tensor:
     """The blended field of the tracks: [F, 2, H, W] float32 pixels, channel 0 = dx, frame 0 zero.
 
     ``radius``: how far a track's motion reaches, in pixels (twice the Gaussian sigma);
@@ -40,11 +40,11 @@ def dense_field(trajectories: Trajectories, radius: float = 64.0, brush: torch.T
     """
     if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not math.isfinite(radius) or radius <= 0:
         raise ValueError(f"radius: expected a positive number of pixels, got {radius!r}")
-    height, width = trajectories.height, trajectories.width
-    frames, tracks = trajectories.path.shape[:2]
-    check_memory(dense_bytes(tracks, frames, height, width),
-                 f"tracks to motion field ({tracks} tracks, {frames} frames at {width}x{height})")
-    path = trajectories.path.float()
+    height, width = tracks.height, tracks.width
+    frames, count = tracks.path.shape[:2]
+    check_memory(dense_bytes(count, frames, height, width),
+                 f"tracks to motion field ({count} tracks, {frames} frames at {width}x{height})")
+    path = tracks.path.float()
     device = path.device
     static = static_region(brush, height, width)
     sigma = radius / 2
@@ -55,7 +55,7 @@ def dense_field(trajectories: Trajectories, radius: float = 64.0, brush: torch.T
     weight_x = torch.exp(-((cols[None] - start[:, :1]) ** 2) / (2 * sigma**2))  # [N, W]
     weight_y = torch.exp(-((rows[None] - start[:, 1:]) ** 2) / (2 * sigma**2))  # [N, H]
     weight = rearrange(weight_y[:, :, None] * weight_x[:, None, :], "n h w -> n (h w)")
-    visible = trajectories.visibility.to(device).float()  # [F, N]
+    visible = tracks.visibility.to(device).float()  # [F, N]
     displacement = rearrange((path - start) * visible[..., None], "f n c -> (f c) n")
     total = (visible @ weight).clamp_(min=1)  # [F, H*W]
     flow = rearrange(displacement @ weight, "(f c) (h w) -> f c h w", c=2, w=width)

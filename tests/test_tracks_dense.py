@@ -1,4 +1,4 @@
-"""motion_i2v.dense: the model-free field blended from tracks."""
+"""motion_i2v.tracks.dense: the model-free field blended from tracks."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import time
 import pytest
 import torch
 
-from motion_i2v.dense import dense_field
-from motion_i2v.track_sampling import sample_tracks
-from motion_i2v.trajectories import TrackSpec, Trajectories
+from motion_i2v.tracks.dense import dense_field
+from motion_i2v.tracks.sampling import sample_tracks
+from motion_i2v.tracks.value import Drawing, DrawnTrack, Tracks
 
 HEIGHT, WIDTH = 48, 64
 
 
-def _tracks(*specs, frames=5):
-    return sample_tracks([TrackSpec(points=points) for points in specs], frames, WIDTH, HEIGHT)
+def _tracks(*drawn, frames=5):
+    return sample_tracks(Drawing(WIDTH, HEIGHT, [DrawnTrack(points=points) for points in drawn]), frames)
 
 
 def test_shape_and_frame_zero():
@@ -51,10 +51,10 @@ def test_overlapping_tracks_average_instead_of_adding():
 
 
 def test_brush_zeroes_unpainted_pixels():
-    trajectories = _tracks([[20.5, 20.5], [28.5, 24.5]])
+    tracks = _tracks([[20.5, 20.5], [28.5, 24.5]])
     brush = torch.zeros(HEIGHT, WIDTH)
     brush[:, :24] = 1
-    plain, brushed = dense_field(trajectories, 16), dense_field(trajectories, 16, brush)
+    plain, brushed = dense_field(tracks, 16), dense_field(tracks, 16, brush)
     assert not brushed[:, :, :, 24:].any()
     assert torch.equal(brushed[:, :, :, :24], plain[:, :, :, :24])
 
@@ -62,7 +62,7 @@ def test_brush_zeroes_unpainted_pixels():
 def test_invisible_tracks_drop_out_of_their_frames():
     path = torch.tensor([[[10.5, 10.5]], [[14.5, 10.5]], [[18.5, 10.5]]])
     visibility = torch.tensor([[True], [False], [True]])
-    flow = dense_field(Trajectories(path, visibility, WIDTH, HEIGHT), radius=8)
+    flow = dense_field(Tracks(path, visibility, WIDTH, HEIGHT), radius=8)
     assert not flow[1].any()
     assert flow[2, 0, 10, 10] == 8
 
@@ -75,12 +75,12 @@ def test_radius_must_be_positive():
 def test_fast_enough_for_previews():
     # 16 frames at 320x512 with 10 tracks: the node promises an interactive preview. CPU time of
     # the process (all its threads), so other jobs sharing the machine do not make this flaky.
-    specs = [TrackSpec(points=[[40 * k + 20, 100], [40 * k + 40, 200]]) for k in range(10)]
-    trajectories = sample_tracks(specs, 16, 512, 320)
+    drawn = [DrawnTrack(points=[[40 * k + 20, 100], [40 * k + 40, 200]]) for k in range(10)]
+    tracks = sample_tracks(Drawing(512, 320, drawn), 16)
     best = math.inf
     for _ in range(5):
         start = time.process_time()
-        dense_field(trajectories, radius=64)
+        dense_field(tracks, radius=64)
         best = min(best, time.process_time() - start)
     assert best < 0.3
 
@@ -90,7 +90,7 @@ def test_a_field_larger_than_the_memory_is_refused_before_allocating(monkeypatch
 
     monkeypatch.setattr(memory, "ram_available", lambda: 2**30)
     path = torch.full((128, 1000, 2), 10.0)  # 1000 tracks over 128 frames of 4096x4096
-    tracks = Trajectories(path, torch.ones(128, 1000, dtype=torch.bool), 4096, 4096)
+    tracks = Tracks(path, torch.ones(128, 1000, dtype=torch.bool), 4096, 4096)
     # 4 bytes x (1000 + 5 x 128) floats per pixel x 4096^2 pixels = 102.5 GiB
     with pytest.raises(memory.NotEnoughMemory, match=r"tracks to motion field \(1000 tracks, 128 frames at "
                                                      r"4096x4096\): needs about 102\.5 GiB of RAM, but 1\.0 GiB"):

@@ -7,10 +7,11 @@ import torch
 from safetensors.torch import save_file
 
 from conftest import reference_path
-from motion_i2v.checkpoints import LDM_UNET_PREFIX, MOTION_KEY
-from motion_i2v.loading import build_model, official_state_dict
-from motion_i2v.loading_stage2 import load_animator, load_animator_files
-from test_checkpoints import to_ldm_unet
+from ldm_layouts import to_ldm_unet
+from motion_i2v.weights.animator import load_animator, load_animator_files
+from motion_i2v.weights.classify import MOTION_KEY
+from motion_i2v.weights.loader import build_model, official_state_dict
+from motion_i2v.weights.sd15 import LDM_UNET_PREFIX
 
 
 @pytest.mark.parametrize("kind, manifest", [
@@ -65,15 +66,28 @@ def test_bad_files_are_refused_by_name(tiny_weights, tmp_path):
     save_file({"conditioner.embedders.0.w": torch.zeros(1)}, tmp_path / "sdxl.safetensors")
     save_file({k.replace("temporal_transformer", "transformer"): v for k, v in motion.items()}, tmp_path / "adapter.safetensors")
     save_file(motion, tmp_path / "mm.safetensors")
-    with pytest.raises(ValueError, match="sdxl.safetensors is an SDXL checkpoint"):
+    (tmp_path / "cut.ckpt").write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(ValueError, match=r"sd_unet: .*sdxl\.safetensors is an SDXL checkpoint; expected an SD1\.5 base"):
         load_animator_files(tmp_path / "sdxl.safetensors", tmp_path / "mm.safetensors", "tiny")
-    with pytest.raises(ValueError, match="adapter.safetensors is in diffusers' MotionAdapter layout"):
+    with pytest.raises(ValueError, match=r"motion_modules: .*adapter\.safetensors is motion modules in diffusers' "
+                                         r"MotionAdapter layout"):
         load_animator_files(tmp_path / "sd15.safetensors", tmp_path / "adapter.safetensors", "tiny")
+    with pytest.raises(ValueError, match=r"sd_unet: .*cut\.ckpt: not a readable checkpoint"):
+        load_animator_files(tmp_path / "cut.ckpt", tmp_path / "mm.safetensors", "tiny")
     wide = {k: torch.zeros(*v.shape[:-1], v.shape[-1] + 1) if k.endswith("proj_in.weight") else v for k, v in motion.items()}
-    with pytest.raises(ValueError, match=r"wide-mm: does not fit the motion_modules model .*mis-shaped"):
+    with pytest.raises(ValueError, match=r"motion_modules: wide-mm: does not fit the motion_modules model .*mis-shaped"):
         load_animator(checkpoint, wide, "tiny", motion_source="wide-mm")
-    with pytest.raises(ValueError, match="holds only motion modules"):
-        load_animator(motion, motion, "tiny")
-    with pytest.raises(ValueError, match=r"narrow-base: does not fit the sd_unet model .*mis-shaped: conv_in.weight"):
+    with pytest.raises(ValueError, match=r"sd_unet: motion-file is motion modules in the AnimateDiff-v2 layout"):
+        load_animator(motion, motion, "tiny", base_source="motion-file")
+    with pytest.raises(ValueError, match=r"sd_unet: narrow-base: does not fit the sd_unet model .*mis-shaped: conv_in.weight"):
         load_animator({**checkpoint, LDM_UNET_PREFIX + "input_blocks.0.0.weight": torch.zeros(32, 4, 1, 1)}, motion,
                       "tiny", base_source="narrow-base")
+
+
+def test_the_flow_unet_is_no_motion_module(tiny_models):
+    """Its motion modules have the stage-2 layout, but it is the stage-1 network (it used to end in "in_channels
+    must be 4 ... got 8", naming no file)."""
+    files = tiny_models.files
+    with pytest.raises(ValueError, match=r"motion_modules: .*unet/diffusion_pytorch_model\.bin is the Motion-I2V flow "
+                                         r"UNet \(stage 1\); expected stage-2 motion modules"):
+        load_animator_files(files["sd_unet"], files["flow_unet"])
