@@ -33,6 +33,7 @@ from .checkpoints import motion_module_weights
 from .loading import check_state_dict, config_for_file, read_state_dict
 from .loading_stage2 import animation_config, check_animator_files
 from .models import UNet3DConfig
+from .models.motion_augmented import install_motion_augmentation
 from .models.motion_module import MotionModule
 
 INPUT_BLOCKS, MIDDLE_BLOCK, OUTPUT_BLOCKS = "input_blocks", "middle_block", "output_blocks"
@@ -119,7 +120,8 @@ class _Level(nn.Module):
 
 class LdmMotionModules(nn.Module):
     """The motion modules of ``config`` under the official key names, built with ``operations``
-    (``torch.nn`` or a host's equivalent with ``Linear``, ``LayerNorm`` and ``GroupNorm``)."""
+    (``torch.nn`` or a host's equivalent with ``Linear``, ``LayerNorm`` and ``GroupNorm``), with the
+    motion-augmented attention of stage 2 (plain AnimateDiff attention for a call without a field)."""
 
     def __init__(self, config: UNet3DConfig, operations=nn):
         super().__init__()
@@ -136,6 +138,7 @@ class LdmMotionModules(nn.Module):
         self.down_blocks = nn.ModuleList(level(f"down_blocks.{i}") for i in range(levels))
         self.mid_block = level("mid_block")
         self.up_blocks = nn.ModuleList(level(f"up_blocks.{i}") for i in range(levels))
+        install_motion_augmentation(self)
 
     def placed(self) -> list[tuple[MotionSite, MotionModule]]:
         """Each site with its module."""

@@ -12,7 +12,8 @@ from torch import nn
 from motion_i2v.checkpoints import ldm_unet_key
 from motion_i2v.loading import build_model, bundled_config, official_state_dict, read_state_dict
 from motion_i2v.loading_stage2 import animation_config
-from motion_i2v.models.motion_module import MotionModule
+from motion_i2v.models.motion_augmented import MotionAugmentedProcessor
+from motion_i2v.models.motion_module import MotionModule, TemporalAttention
 from motion_i2v.native import (
     INPUT_BLOCKS,
     MIDDLE_BLOCK,
@@ -80,6 +81,8 @@ def test_holder_has_the_motion_module_files_keys_and_shapes():
     assert {key: value.shape for key, value in holder.state_dict().items()} == expected
     assert [site for site, _ in holder.placed()] == holder.sites
     assert all(isinstance(module, MotionModule) for _, module in holder.placed())
+    processors = {type(module.processor) for module in holder.modules() if isinstance(module, TemporalAttention)}
+    assert processors == {MotionAugmentedProcessor}
 
 
 def test_holder_is_built_with_the_hosts_operations():
