@@ -16,7 +16,8 @@ and 0.33 share (``comfy/patcher_extension.py`` is the same file in both):
   the official pairing.
 - ``WrappersMP.OUTER_SAMPLE``: around each sampling run, the still region (frame 0, the unpainted brush)
   goes into the denoise mask and the latent, so ComfyUI's ``KSamplerX0Inpaint`` re-noises it from the
-  first frame and returns it exactly, for every sampler; the field moves to the device once.
+  first frame and returns it in every prediction, for every sampler, and the sampled video gets it back
+  exactly; the field moves to the device once.
 - ``add_object_patch("model_sampling")``: AnimateDiff's linear-beta schedule, keeping the model's
   prediction type (epsilon or v, a ``ModelSamplingDiscrete`` patch applied before this node included).
 """
@@ -215,9 +216,13 @@ class MotionPatch:
         device = guider.model_patcher.load_device
         self.run = Run(self.flow.to(device), self.pairing, guided=guider.cfg != 1)
         try:
-            return executor(noise, latent_image, sampler, sigmas, mask, *args, **kwargs)
+            video = executor(noise, latent_image, sampler, sigmas, mask, *args, **kwargs)
         finally:
             self.run = None
+        # KSamplerX0Inpaint returns the held region exactly in every prediction, but samplers that end on a
+        # combination of steps (UniPC's corrector) can leave a trace of noise there: the official pipeline also
+        # writes frame 0 back after its loop.
+        return video * moving.to(video) + self.reference.to(video) * (1 - moving.to(video))
 
     def diffusion_model(self, executor, x, timesteps, context, y, control, transformer_options, **kwargs):
         frames = self.frames
