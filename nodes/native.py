@@ -146,8 +146,6 @@ class MotionI2VAnimateNative:
         }
 
     def apply(self, model, motion_modules, motion_field, pairing, image=None, vae=None, first_frame=None, brush=None):
-        from .comfy_native import MotionPatch, check_fits, motion_i2v_sampling
-
         if not isinstance(motion_field, MotionField):
             raise ValueError(f"motion_field: expected a MOTION_FIELD, got {type(motion_field).__name__}")
         if pairing not in PAIRINGS:
@@ -157,6 +155,8 @@ class MotionI2VAnimateNative:
         brush_mask = mask_to_engine(brush, height, width, "brush") if brush is not None else None
         modules = motion_modules.patcher.model
         check_video(modules.config, torch.zeros(1, 4, height // 8, width // 8), flow, brush_mask)
+        from .comfy_native import MotionPatch, check_fits, motion_i2v_sampling
+
         check_fits(model, modules)
         sampling = motion_i2v_sampling(model.get_model_object("model_sampling"))
         reference = first_frame_latent(image, vae, first_frame)
