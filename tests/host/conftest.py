@@ -30,6 +30,7 @@ def _import_comfyui() -> str | None:
         comfy.cli_args.args.cpu = True  # as main.py --cpu, before comfy.model_management reads it
         import comfy.sd  # noqa: F401  (pulls in torchvision, as ComfyUI's start-up does)
         import folder_paths  # noqa: F401
+        import utils  # noqa: F401  (ComfyUI's utils package, cached as main.py does before nodes.py puts comfy/ first)
         import nodes  # noqa: F401
     except Exception as error:  # any import-time failure means "not a ComfyUI Python": skip, with the reason
         sys.path.remove(str(COMFYUI_DIR))

@@ -10,6 +10,10 @@
 Engine objects that nodes receive (fields, the UNet3D the Motion-Guided Sampler runs) are built with the pack's
 own engine (``pack.motion_i2v``, the pack as ComfyUI loads it), so the nodes' type checks see their classes.
 - ``write_controlnet``: a random SD1.5 ControlNet for that UNet, as a file ComfyUI's loader accepts.
+- ``write_lora``: a random LoRA for that UNet, under kohya's names, as LoraLoader reads it.
+
+The real-server test can build its native workflows' files with these too (the tiny checkpoint of
+``comfyui_tiny_sd15.py`` has this UNet).
 
 Weights follow ``make_tiny.randomize`` (matrices N(0, 1/fan_in), norm scales 1 + N(0, 0.1), biases N(0, 0.1)),
 so every layer, the zero-initialised ones of a real checkpoint included, changes the result.
@@ -21,6 +25,7 @@ import json
 from pathlib import Path
 
 import comfy.cldm.cldm
+import comfy.lora
 import comfy.model_detection
 import comfy.sd
 import comfy.utils
@@ -75,14 +80,37 @@ def unet3d(pack, unet: dict[str, torch.Tensor], motion: dict[str, torch.Tensor])
                                                         motion_source="tiny motion modules")
 
 
-def write_controlnet(folder: Path, seed: int = 2) -> Path:
-    """A random SD1.5 ControlNet for the tiny UNet, ``control_model.*`` keys as the .pth ControlNets ship."""
+def write_controlnet(folder: Path, name: str = "tiny_sd15_controlnet.safetensors", seed: int = 2) -> Path:
+    """A random SD1.5 ControlNet for the tiny UNet, ``control_model.*`` keys as the .pth ControlNets ship
+    (a torch pickle when ``name`` ends in .pth, as ComfyUI's loader reads those)."""
     config = comfy.model_detection.model_config_from_unet_config(dict(UNET)).unet_config
     config = {key: value for key, value in config.items() if key != "out_channels"}
     control = comfy.cldm.cldm.ControlNet(hint_channels=3, **config)
     state = randomize(control, torch.Generator().manual_seed(seed)).state_dict()
-    path = Path(folder) / "tiny_sd15_controlnet.safetensors"
-    comfy.utils.save_torch_file({f"control_model.{key}": value for key, value in state.items()}, str(path))
+    state = {f"control_model.{key}": value.clone() for key, value in state.items()}
+    path = Path(folder) / name
+    if path.suffix == ".pth":
+        torch.save(state, path)
+    else:
+        comfy.utils.save_torch_file(state, str(path))
+    return path
+
+
+def write_lora(folder: Path, model, name: str = "tiny_sd15_lora.safetensors", seed: int = 8) -> Path:
+    """A rank-4 LoRA on every linear and conv weight of ``model``'s first UNet level (kohya names)."""
+    generator = torch.Generator().manual_seed(seed)
+    state = model.model_state_dict()
+    lora = {}
+    for key, target in comfy.lora.model_lora_keys_unet(model.model, {}).items():
+        weight = state.get(target)
+        if not key.startswith("lora_unet_input_blocks_1_") or weight is None or weight.ndim < 2:
+            continue  # LoRAs patch the linear and conv weights, not norms or biases
+        lora[f"{key}.lora_down.weight"] = torch.randn(4, *weight.shape[1:], generator=generator) * 0.5
+        lora[f"{key}.lora_up.weight"] = torch.randn(weight.shape[0], 4, *([1] * (weight.ndim - 2)),
+                                                    generator=generator) * 0.5
+        lora[f"{key}.alpha"] = torch.tensor(4.0)
+    path = Path(folder) / name
+    comfy.utils.save_torch_file(lora, str(path))
     return path
 
 

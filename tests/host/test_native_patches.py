@@ -16,7 +16,6 @@ import torch
 
 comfy_sd = pytest.importorskip("comfy.sd", reason="ComfyUI is not importable here (see tests/host/conftest.py)")
 import comfy.controlnet  # noqa: E402
-import comfy.lora  # noqa: E402
 import comfy.model_management  # noqa: E402
 import comfy.model_sampling  # noqa: E402
 import comfy.supported_models  # noqa: E402
@@ -38,23 +37,11 @@ def v3(node_output):
 
 
 @pytest.fixture(scope="module")
-def lora_file(base_model, tmp_path_factory):
-    """A rank-4 LoRA on every linear and conv weight of the UNet's first level (kohya names), in ComfyUI's loras."""
+def lora_file(kit, base_model, tmp_path_factory):
+    """A random LoRA on the UNet's first level, in ComfyUI's loras folder."""
     folder = tmp_path_factory.mktemp("loras")
-    generator = torch.Generator().manual_seed(8)
-    state = base_model.model_state_dict()
-    lora = {}
-    for name, target in comfy.lora.model_lora_keys_unet(base_model.model, {}).items():
-        if not name.startswith("lora_unet_input_blocks_1_") or target not in state:
-            continue
-        weight = state[target]
-        rank = 4
-        lora[f"{name}.lora_down.weight"] = torch.randn(rank, *weight.shape[1:], generator=generator) * 0.5
-        lora[f"{name}.lora_up.weight"] = torch.randn(weight.shape[0], rank, *([1] * (weight.ndim - 2)),
-                                                     generator=generator) * 0.5
-        lora[f"{name}.alpha"] = torch.tensor(float(rank))
+    lora = comfy.utils.load_torch_file(str(kit.write_lora(folder, base_model, LORA)))
     assert len(lora) >= 3 * 6, "the LoRA should patch several layers"
-    comfy.utils.save_torch_file(lora, str(folder / LORA))
     folder_paths.add_model_folder_path("loras", str(folder))
     return LORA
 
