@@ -21,7 +21,7 @@ from .animator import DTYPES, preselect
 from .comfy import intermediate_device, model_files, model_path, torch_device
 from .convert import mask_to_engine
 
-CATEGORY = "Motion-I2V/Stage 2 (native)"
+CATEGORY = "Motion-I2V/Stage 2"
 APPLY_NAME = "Motion-I2V Animate (native)"
 
 
