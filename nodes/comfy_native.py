@@ -214,7 +214,7 @@ class MotionPatch:
         if denoise_mask is not None:
             mask = denoise_mask * mask.to(denoise_mask)
         device = guider.model_patcher.load_device
-        self.run = Run(self.flow.to(device), self.pairing, guided=guider.cfg != 1)
+        self.run = Run(self.flow.to(device), self.pairing, guided=getattr(guider, "cfg", 1.0) != 1)
         try:
             video = executor(noise, latent_image, sampler, sigmas, mask, *args, **kwargs)
         finally:
