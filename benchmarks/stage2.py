@@ -157,9 +157,11 @@ def native_model(pack, unet_config: dict, motion_config: dict, flow: torch.Tenso
     model = comfy.model_patcher.ModelPatcher(base, load_device=comfy.model_management.get_torch_device(),
                                              offload_device=comfy.model_management.unet_offload_device())
     stage2 = part(pack, "motion_i2v.loading_stage2")
-    holder = part(pack, "motion_i2v.native").LdmMotionModules(stage2.animation_config(motion_config), comfy.ops.manual_cast)
+    holder = part(pack, "motion_i2v.native").LdmMotionModules(stage2.animation_config(motion_config),
+                                                              comfy.ops.manual_cast)
     random_weights(holder, generator)
-    motion = comfy.model_patcher.ModelPatcher(holder, load_device=model.load_device, offload_device=model.offload_device)
+    motion = comfy.model_patcher.ModelPatcher(holder, load_device=model.load_device,
+                                              offload_device=model.offload_device)
     reference = torch.randn(1, 4, flow.shape[-2] // 8, flow.shape[-1] // 8, generator=generator)
     native = part(pack, "nodes.comfy_native")
     patch = native.MotionPatch(motion, flow, "official", reference, base.process_latent_in(reference),
@@ -189,7 +191,8 @@ def native_step(model, x: torch.Tensor, texts: torch.Tensor, sigma: float):
 def native_rows(pack, name: str, unet_config: dict, motion_config: dict, latent: tuple[int, int],
                 device: torch.device) -> list[str]:
     """``name``_native/engine and ``name``_native/plain for one size."""
-    motion_module, augmented = part(pack, "motion_i2v.models.motion_module"), part(pack, "motion_i2v.models.motion_augmented")
+    motion_module = part(pack, "motion_i2v.models.motion_module")
+    augmented = part(pack, "motion_i2v.models.motion_augmented")
     generator = torch.Generator().manual_seed(0)
     coarse = torch.randn(FRAMES, 2, 5, 8, generator=generator) * 16
     flow = torch.nn.functional.interpolate(coarse, size=(latent[0] * 8, latent[1] * 8), mode="bilinear")
@@ -232,8 +235,8 @@ def native_cases(device: torch.device, real: bool) -> list[str]:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from comfyui_tiny_sd15 import UNET as TINY_UNET  # the tiny SD1.5 UNet the host tests and CI use
 
-    rows = native_rows(pack, "tiny", TINY_UNET, part(pack, "motion_i2v.loading").bundled_config("motion_modules", "comfy_tiny"),
-                       NATIVE_TINY_LATENT, device)
+    motion_config = part(pack, "motion_i2v.loading").bundled_config("motion_modules", "comfy_tiny")
+    rows = native_rows(pack, "tiny", TINY_UNET, motion_config, NATIVE_TINY_LATENT, device)
     if real:
         context = multiprocessing.get_context("spawn")
         queue = context.Queue()

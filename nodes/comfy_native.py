@@ -75,10 +75,11 @@ def motion_i2v_sampling(current):
     """A model_sampling of ``current``'s class (so of its prediction type) on AnimateDiff's linear betas
     0.00085-0.012, zero-terminal-SNR rescaled when ``current`` is; refuses a schedule it cannot rebuild."""
     if prediction_type(current) is None:
+        kind = ", ".join(base.__name__ for base in type(current).__mro__[1:3])
         raise ValueError(
-            f"model: its noise schedule is {type(current).__name__} ({', '.join(c.__name__ for c in type(current).__mro__[1:3])}); "
-            f"{NODE} rebuilds a discrete epsilon or v-prediction schedule on Motion-I2V's linear betas and cannot "
-            f"keep this one. Remove the node that set it (ModelSamplingDiscrete with eps or v_prediction works)")
+            f"model: its noise schedule is {type(current).__name__} ({kind}); {NODE} rebuilds a discrete epsilon or "
+            f"v-prediction schedule on Motion-I2V's linear betas and cannot keep this one. Remove the node that set it "
+            f"(ModelSamplingDiscrete with eps or v_prediction works)")
     alphas = linear_alphas_cumprod().double()
     sigmas = ((1 - alphas) / alphas) ** 0.5
     if getattr(current, "zsnr", False):
@@ -159,8 +160,8 @@ class MotionPatch:
 
     def __init__(self, motion, flow: torch.Tensor, pairing: str, reference: torch.Tensor,
                  scaled_reference: torch.Tensor, moving: torch.Tensor, sampling):
-        self.motion, self.flow, self.pairing = motion, flow, pairing
-        self.reference, self.scaled_reference, self.moving, self.sampling = reference, scaled_reference, moving, sampling
+        self.motion, self.flow, self.pairing, self.sampling = motion, flow, pairing, sampling
+        self.reference, self.scaled_reference, self.moving = reference, scaled_reference, moving
         self.frames = flow.shape[0]
         self.run: Run | None = None
 

@@ -126,7 +126,8 @@ class MotionI2VAnimateNative:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "model": ("MODEL", {"tooltip": "An SD1.5 MODEL (Load Checkpoint, then LoRA loaders and model patches)."}),
+                "model": ("MODEL", {"tooltip": "An SD1.5 MODEL (Load Checkpoint, then LoRA loaders and model "
+                                               "patches)."}),
                 "motion_modules": ("MOTION_I2V_MOTION_MODULES", {"tooltip": "From Motion-I2V Load Motion Modules."}),
                 "motion_field": ("MOTION_FIELD", {"tooltip": "Where every pixel of the first frame moves in each "
                                                              "frame, at the image's size (Predict Motion Field...)."}),

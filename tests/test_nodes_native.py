@@ -55,7 +55,8 @@ def test_moving_region_holds_frame_0_and_the_unpainted_cells(native):
     moving = native.moving_region(brush, FRAMES, 4, 6)
     assert moving[0].sum() == 0
     assert moving[1:, :, :, :3].min() == 1 and moving[1:, :, :, 3:].max() == 0
-    assert torch.equal(native.moving_region(torch.zeros(HEIGHT, WIDTH), FRAMES, 4, 6), native.moving_region(None, FRAMES, 4, 6))
+    nothing_painted = native.moving_region(torch.zeros(HEIGHT, WIDTH), FRAMES, 4, 6)
+    assert torch.equal(nothing_painted, native.moving_region(None, FRAMES, 4, 6))
 
 
 def test_bad_inputs_are_refused_before_comfyui(pack, native, modules):

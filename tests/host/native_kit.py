@@ -50,7 +50,8 @@ def unet_state(seed: int = 0) -> dict[str, torch.Tensor]:
     """Random weights of the tiny SD1.5 UNet under ComfyUI's (LDM) names, without prefix."""
     config = comfy.model_detection.model_config_from_unet_config(dict(UNET))
     unet = config.get_model({}).diffusion_model
-    return {key: value.clone() for key, value in randomize(unet, torch.Generator().manual_seed(seed)).state_dict().items()}
+    randomize(unet, torch.Generator().manual_seed(seed))
+    return {key: value.clone() for key, value in unet.state_dict().items()}
 
 
 def sd15_model(state: dict[str, torch.Tensor]):
@@ -64,7 +65,8 @@ def sd15_model(state: dict[str, torch.Tensor]):
 def motion_state(seed: int = 1) -> dict[str, torch.Tensor]:
     """Random motion modules of the comfy_tiny config under the official (motion_block.bin) names."""
     holder = LdmMotionModules(animation_config(_motion_config()))  # on the CPU: the PE buffers are computed
-    return {key: value.clone() for key, value in randomize(holder, torch.Generator().manual_seed(seed)).state_dict().items()}
+    randomize(holder, torch.Generator().manual_seed(seed))
+    return {key: value.clone() for key, value in holder.state_dict().items()}
 
 
 def write_motion_modules(folder: Path, state: dict[str, torch.Tensor], name: str = "motion_block.bin") -> Path:
