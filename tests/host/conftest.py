@@ -55,7 +55,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def kit():
-    import native_kit
+    from host import native_kit
 
     return native_kit
 
