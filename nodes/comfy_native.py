@@ -166,7 +166,10 @@ class MotionPatch:
         self.run: Run | None = None
 
     def apply(self, model):
-        """A clone of ``model`` carrying this patch."""
+        """A clone of ``model`` carrying this patch; refuses a MODEL that already carries one."""
+        if model.get_injections(KEY):
+            raise ValueError(f"model: it already has Motion-I2V's motion modules (from another {NODE}); connect the "
+                             f"model from before that node")
         patched = model.clone()
         patched.set_additional_models(KEY, [self.motion])
         patched.set_injections(KEY, [comfy.patcher_extension.PatcherInjection(self.inject, self.eject)])

@@ -165,6 +165,12 @@ def test_a_latent_of_another_size_is_refused(pack, base_model, motion_modules, s
         render(model, {"samples": latent["samples"][:2]}, scene)
 
 
+def test_a_second_motion_i2v_patch_is_refused(pack, base_model, motion_modules, scene):
+    model = animate(pack, base_model, motion_modules, scene)[0]
+    with pytest.raises(ValueError, match="already has Motion-I2V's motion modules"):
+        animate(pack, model, motion_modules, scene)
+
+
 def test_non_sd15_unets_are_refused(pack, motion_modules):
     sdxl = comfy.supported_models.SDXL({"model_channels": 320, "channel_mult": [1, 2, 4], "num_res_blocks": [2, 2, 2],
                                         "transformer_depth": [0, 0, 2, 2, 10, 10], "context_dim": 2048,

@@ -169,6 +169,14 @@ def test_cond_and_uncond_in_separate_calls(pack, native, base_model, motion_modu
     assert sum("per_sample" in record.message for record in caplog.records) == 1
 
 
+def test_comfyui_loads_the_motion_modules_with_the_unet(native, scene, motion_modules):
+    model, latent = native
+    comfy.model_management.unload_all_models()
+    ksampler(model, latent, scene, "euler", "normal", steps=1)
+    loaded = [entry.model for entry in comfy.model_management.current_loaded_models]
+    assert motion_modules.patcher in loaded and any(patcher.is_clone(model) for patcher in loaded)
+
+
 def test_progress_previews_and_cancel(native, scene, monkeypatch):
     """As for core models: one progress update per step with a preview, and Cancel stops at the next step."""
     model, latent = native
