@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from ..motion_i2v.weights.files import read_state_dict
 from ..motion_i2v.weights.release import release_names
 from .comfy import (
     Progress,
+    calculate_weight,
     intermediate_device,
     load_on_device,
     model_files,
@@ -73,8 +75,8 @@ def preselect(choices: list[str], endings: tuple[str, ...], folder: str = "") ->
 def patched_unet_weights(model) -> dict[str, torch.Tensor]:
     """The UNet weights of a ComfyUI MODEL with its patches (LoRAs, merges) applied, under LDM names.
 
-    Duck-typed on ``ModelPatcher.get_key_patches`` ({key: [(weight, convert) or weight, *patches]})
-    and ``calculate_weight``, so nothing here imports ComfyUI.
+    Duck-typed on ``ModelPatcher.get_key_patches`` ({key: [(weight, convert) or weight, *patches]}); the
+    patches are applied with ComfyUI's ``comfy.lora.calculate_weight`` (through ``nodes/comfy.py``).
     """
     if not hasattr(model, "get_key_patches"):
         raise ValueError(f"model: expected a ComfyUI MODEL (a ModelPatcher), got {type(model).__name__}")
@@ -83,9 +85,53 @@ def patched_unet_weights(model) -> dict[str, torch.Tensor]:
         weight, convert = original if isinstance(original, tuple) else (original, None)
         weight = convert(weight) if convert is not None else weight
         if patches:
-            weight = model.calculate_weight(patches, weight.float().clone(), key).to(weight.dtype)
+            weight = calculate_weight(patches, weight.float().clone(), key).to(weight.dtype)
         weights[key.removeprefix(UNET_PREFIX)] = weight.detach().cpu()
     return weights
+
+
+NATIVE_HINT = "Motion-I2V Animate (native) with KSampler keeps them"
+
+
+def unapplied_patches(model) -> tuple[list[str], list[str]]:
+    """What a MODEL carries besides weight patches, which the reference path cannot apply: (refused, dropped).
+
+    Refused: a different noise prediction (a v-prediction checkpoint, a ``model_sampling`` patch such as
+    ModelSamplingDiscrete), which would make the reference path's epsilon sampler render wrongly. Dropped (the
+    loader warns): sampling-time patches such as FreeU, PAG, attention patches, other packs' wrappers,
+    injections (bypass LoRAs) and hooks. Duck-typed on ModelPatcher's attributes.
+    """
+    refused, dropped = [], []
+    model_type = getattr(getattr(getattr(model, "model", None), "model_type", None), "name", "EPS")
+    if model_type != "EPS":
+        refused.append(f"the model predicts {model_type.lower()} (the reference path samples epsilon models)")
+    object_patches = dict(getattr(model, "object_patches", {}))
+    if object_patches.pop("model_sampling", None) is not None:
+        refused.append("a model_sampling patch (e.g. ModelSamplingDiscrete), which changes what the model predicts")
+    options = dict(getattr(model, "model_options", {}))
+    transformer = dict(options.pop("transformer_options", {}))
+    dropped += [f"transformer patch {name}" for kind in ("patches", "patches_replace")
+                for name in transformer.pop(kind, {})]
+    dropped += [f"transformer option {name}" for name in transformer]
+    dropped += [f"sampling option {name}" for name in options]
+    dropped += [f"object patch {name}" for name in object_patches]
+    for attribute, label in (("wrappers", "wrapper"), ("callbacks", "callback"), ("injections", "injection"),
+                             ("hook_patches", "hook patch"), ("weight_wrapper_patches", "weight wrapper"),
+                             ("additional_models", "additional model")):
+        dropped += [f"{label} {name}" for name in getattr(model, attribute, {}) or {}]
+    return refused, dropped
+
+
+def check_model_patches(model) -> None:
+    """Refuse a MODEL whose prediction the reference path would get wrong; warn about patches it drops."""
+    refused, dropped = unapplied_patches(model)
+    if refused:
+        raise ValueError(f"model: Load Animator's reference path cannot render this MODEL: {'; '.join(refused)}. "
+                         f"{NATIVE_HINT.replace('keeps them', 'samples it')}")
+    if dropped:
+        logging.getLogger(__name__).warning(
+            "Motion-I2V Load Animator: the MODEL's weight patches (LoRAs, merges) are applied, but not: %s. %s.",
+            ", ".join(dropped), NATIVE_HINT)
 
 
 class MotionI2VLoadAnimator:
@@ -100,8 +146,10 @@ class MotionI2VLoadAnimator:
     DESCRIPTION = (
         "Builds Motion-I2V's stage-2 animation UNet: an SD1.5 UNet plus AnimateDiff-v2 motion modules "
         "whose temporal attention warps the first frame's features along the motion field. The base comes from the "
-        "MODEL input (LoRAs applied) or a file: an SD1.5 single-file checkpoint, or from the official release "
-        "models/stage2/DreamBooth_LoRA/realistic_unet.ckpt (the demo's base) or models/stage2/StableDiffusion/unet. "
+        "MODEL input (LoRAs and merges applied; other patches are dropped with a warning and a v-prediction model is "
+        "refused: Motion-I2V Animate (native) keeps them) or a file: an SD1.5 single-file checkpoint, or from the "
+        "official release models/stage2/DreamBooth_LoRA/realistic_unet.ckpt (the demo's base) or "
+        "models/stage2/StableDiffusion/unet. "
         "The motion module is models/stage2/Motion_Module/motion_block.bin (AnimateDiff's mm_sd_v15_v2.ckpt loads "
         "too, without Motion-I2V's fine-tuning). SDXL, SD2 and other motion-module layouts are refused by name."
     )
@@ -128,7 +176,8 @@ class MotionI2VLoadAnimator:
             },
             "optional": {
                 "model": ("MODEL", {"tooltip": "An SD1.5 MODEL (e.g. from Load Checkpoint, after LoRA loaders); "
-                                               "its UNet, patches applied, becomes the base."}),
+                                               "its UNet, weight patches applied, becomes the base. Other patches "
+                                               "(FreeU, PAG...) need Motion-I2V Animate (native)."}),
             },
         }
 
@@ -136,6 +185,7 @@ class MotionI2VLoadAnimator:
         dtype = default_dtype(torch_device()) if dtype == "auto" else resolve_dtype(dtype)
         motion_path = model_path(motion_module)
         if model is not None:
+            check_model_patches(model)
             check_animator_files(motion_path)
             unet = load_animator(patched_unet_weights(model), read_state_dict(motion_path, slot="motion_modules"),
                                  config_for_file("motion_modules", motion_path), base_source="MODEL input",

@@ -15,11 +15,12 @@ from ..motion_i2v.devices import resolve_device
 
 try:  # inside ComfyUI
     import comfy.cli_args as _ca
+    import comfy.lora as _lora
     import comfy.model_management as _mm
     import comfy.utils as _cu
     import folder_paths as _fp
 except ImportError:  # plain Python: tests, CI, the CLI
-    _ca = _mm = _cu = _fp = None
+    _ca = _lora = _mm = _cu = _fp = None
 
 MODEL_FOLDER = "motion_i2v"
 MODEL_EXTENSIONS = {".safetensors", ".sft", ".bin", ".ckpt", ".pt", ".pth"}
@@ -141,6 +142,14 @@ class Progress:
         if self._bar is not None:
             image = ("JPEG", preview(), _ca.args.preview_size) if preview is not None and previews_enabled() else None
             self._bar.update_absolute(step, total or self.total, image)
+
+
+def calculate_weight(patches: list, weight: torch.Tensor, key: str) -> torch.Tensor:
+    """A weight with a MODEL's patches (LoRAs, merges) applied: ``comfy.lora.calculate_weight``, the current
+    function (``ModelPatcher.calculate_weight`` is its deprecated alias and logs a warning per call)."""
+    if _lora is None:
+        raise RuntimeError(f"weight patches of {key} need ComfyUI's comfy.lora")
+    return _lora.calculate_weight(patches, weight, key)
 
 
 class _Managed(torch.nn.Module):

@@ -120,9 +120,8 @@ class AnimationDenoiser:
         return eps
 
 
-def check_inputs(config: UNet3DConfig, reference: torch.Tensor, flow: torch.Tensor, positive: torch.Tensor,
-                 negative: torch.Tensor, brush: torch.Tensor | None) -> None:
-    """Every input against the others and the animation UNet's ``config``, before any work.
+def check_video(config: UNet3DConfig, reference: torch.Tensor, flow: torch.Tensor, brush: torch.Tensor | None) -> None:
+    """The first-frame latent, the field and the brush against each other and the animation UNet's ``config``.
 
     ``reference`` may be a stand-in of the latent's shape (callers check before encoding)."""
     if reference.ndim != 4 or reference.shape[:2] != (1, 4):
@@ -138,12 +137,19 @@ def check_inputs(config: UNet3DConfig, reference: torch.Tensor, flow: torch.Tens
     if not 2 <= frames <= max_frames:
         raise ValueError(f"motion field: {frames} frames; the animation UNet renders 2 to {max_frames} "
                          f"(its attention interleaves 2F-1 tokens over {config.motion_max_len} positions)")
+    static_region(brush, height, width)
+
+
+def check_inputs(config: UNet3DConfig, reference: torch.Tensor, flow: torch.Tensor, positive: torch.Tensor,
+                 negative: torch.Tensor, brush: torch.Tensor | None) -> None:
+    """Every input against the others and the animation UNet's ``config``, before any work (``check_video``,
+    then the text states)."""
+    check_video(config, reference, flow, brush)
     width_expected = config.cross_attention_dim
     for name, text in (("positive", positive), ("negative", negative)):
         if text.ndim != 3 or text.shape[0] != 1 or text.shape[2] != width_expected:
             raise ValueError(f"{name}: expected text states [1, T, {width_expected}] (SD1.5 CLIP), got "
                              f"{list(text.shape)}; encode the prompt with the SD1.5 text encoder")
-    static_region(brush, height, width)
 
 
 def latent_static_region(brush: torch.Tensor | None, latent_height: int, latent_width: int) -> torch.Tensor | None:
@@ -171,7 +177,8 @@ def animate(unet: torch.nn.Module, reference: torch.Tensor, flow: torch.Tensor, 
     ``unet``: the animation UNet (kind "animation_unet"). ``reference``: [1, 4, h, w] scaled clean
     first-frame latent. ``flow``: [F, 2, 8h, 8w] float32 pixels, frame 0 = 0. ``positive`` /
     ``negative``: [1, T, D] text states. ``brush``: [8h, 8w] 0..1, 1 = may move, or None.
-    ``generator``: the initial noise (drawn on the CPU, so a seed gives the same video on any device).
+    ``generator``: the initial noise, drawn on the CPU as ComfyUI draws a LATENT's ([F, 4, h, w], frames
+    first), so a seed gives the same video on any device and the same noise as ComfyUI's KSampler.
     Returns [F, 4, h, w] float32 scaled latents; frame 0 is ``reference``.
     """
     check_inputs(unet.config, reference, flow, positive, negative, brush)
@@ -182,7 +189,8 @@ def animate(unet: torch.nn.Module, reference: torch.Tensor, flow: torch.Tensor, 
     if static is not None and settings.sampler != "ddim":
         raise ValueError(f"brush: the motion brush re-noises the still region between DDIM steps; use the ddim "
                          f"sampler with a brush (got {settings.sampler!r})")
-    noise = torch.randn((1, 4, frames, *reference.shape[2:]), generator=generator).to(device)
+    noise = rearrange(torch.randn((frames, 4, *reference.shape[2:]), generator=generator), "f c h w -> 1 c f h w")
+    noise = noise.to(device)
     denoiser = AnimationDenoiser(unet, reference, positive, negative,
                                  MotionGuidance(flow.to(device), settings.pairing), settings.cfg)
 
