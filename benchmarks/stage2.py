@@ -155,9 +155,8 @@ def native_model(pack, unet_config: dict, motion_config: dict, flow: torch.Tenso
     base: BaseModel = random_weights(config.get_model({}), generator)
     model = comfy.model_patcher.ModelPatcher(base, load_device=comfy.model_management.get_torch_device(),
                                              offload_device=comfy.model_management.unet_offload_device())
-    stage2 = part(pack, "motion_i2v.loading_stage2")
-    holder = part(pack, "motion_i2v.native").LdmMotionModules(stage2.animation_config(motion_config),
-                                                              comfy.ops.manual_cast)
+    animation_config = part(pack, "motion_i2v.weights.kinds").animation_config
+    holder = part(pack, "motion_i2v.native").LdmMotionModules(animation_config(motion_config), comfy.ops.manual_cast)
     random_weights(holder, generator)
     motion = comfy.model_patcher.ModelPatcher(holder, load_device=model.load_device,
                                               offload_device=model.offload_device)
@@ -166,7 +165,7 @@ def native_model(pack, unet_config: dict, motion_config: dict, flow: torch.Tenso
     patch = native.MotionPatch(motion, flow, "official", reference, base.process_latent_in(reference),
                                torch.ones(flow.shape[0], 1, *reference.shape[2:]),
                                native.motion_i2v_sampling(base.model_sampling))
-    unet3d = stage2.load_animator(base.diffusion_model.state_dict(), holder.state_dict(), motion_config,
+    unet3d = part(pack, "motion_i2v.weights.animator").load_animator(base.diffusion_model.state_dict(), holder.state_dict(), motion_config,
                                   device=model.load_device)
     return patch.apply(model), holder, unet3d
 
@@ -223,7 +222,7 @@ def _real_native(device_name: str, queue) -> None:
     if pack is None:
         queue.put([f"real_native: skipped ({why})"])
         return
-    config = part(pack, "motion_i2v.loading").bundled_config("motion_modules")
+    config = part(pack, "motion_i2v.weights.configs").bundled_config("motion_modules")
     queue.put(native_rows(pack, "real", SD15_UNET, config, REAL_LATENT, torch.device(device_name)))
 
 
@@ -234,7 +233,7 @@ def native_cases(device: torch.device, real: bool) -> list[str]:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from comfyui_tiny_sd15 import UNET as TINY_UNET  # the tiny SD1.5 UNet the host tests and CI use
 
-    motion_config = part(pack, "motion_i2v.loading").bundled_config("motion_modules", "comfy_tiny")
+    motion_config = part(pack, "motion_i2v.weights.configs").bundled_config("motion_modules", "comfy_tiny")
     rows = native_rows(pack, "tiny", TINY_UNET, motion_config, NATIVE_TINY_LATENT, device)
     if real:
         context = multiprocessing.get_context("spawn")

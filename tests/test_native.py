@@ -9,9 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from motion_i2v.checkpoints import ldm_unet_key
-from motion_i2v.loading import build_model, bundled_config, official_state_dict, read_state_dict
-from motion_i2v.loading_stage2 import animation_config
+from motion_i2v.weights.configs import bundled_config
+from motion_i2v.weights.files import read_state_dict
+from motion_i2v.weights.kinds import animation_config
+from motion_i2v.weights.loader import build_model, official_state_dict
+from motion_i2v.weights.sd15 import ldm_unet_key
 from motion_i2v.models.motion_augmented import MotionAugmentedProcessor
 from motion_i2v.models.motion_module import MotionModule, TemporalAttention
 from motion_i2v.native import (
@@ -106,10 +108,10 @@ def test_holder_is_built_with_the_hosts_operations():
 def test_loads_a_motion_module_file_strictly(tiny_models):
     path = tiny_models.files["motion_modules"]
     holder = load_ldm_motion_modules(path, dtype=torch.float64)
-    stored = read_state_dict(path)
+    stored = read_state_dict(path, slot="motion_modules")
     loaded = holder.state_dict()
     assert set(stored) <= set(loaded)
     for key, value in stored.items():
         assert loaded[key].dtype == torch.float64 and torch.equal(loaded[key], value.double()), key
-    with pytest.raises(ValueError, match=r"no '\*\.motion_modules\.\*' keys"):
+    with pytest.raises(ValueError, match=r"motion_modules: .* is an SD image VAE; expected stage-2 motion modules"):
         load_ldm_motion_modules(tiny_models.files["image_vae"])

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from motion_i2v.loading import bundled_config
-from motion_i2v.loading_stage2 import animation_config
+from motion_i2v.weights.configs import bundled_config
+from motion_i2v.weights.kinds import animation_config
 
 HEIGHT, WIDTH, FRAMES = 32, 48, 3
 

@@ -33,8 +33,9 @@ import torch
 from comfyui_tiny_sd15 import UNET
 
 from motion_i2v.commands.make_tiny import randomize
-from motion_i2v.loading import bundled_config, save_state_dict
-from motion_i2v.loading_stage2 import animation_config
+from motion_i2v.weights.configs import bundled_config
+from motion_i2v.weights.files import save_state_dict
+from motion_i2v.weights.kinds import animation_config
 from motion_i2v.native import LdmMotionModules
 
 FRAMES, HEIGHT, WIDTH = 3, 32, 48  # image pixels: latents 4 x 6, 2 x 3 at the second level
@@ -78,7 +79,7 @@ def write_motion_modules(folder: Path, state: dict[str, torch.Tensor], name: str
 
 def unet3d(pack, unet: dict[str, torch.Tensor], motion: dict[str, torch.Tensor]):
     """Our animation UNet from the same LDM UNet and motion-module weights (motion-augmented attention on)."""
-    return pack.motion_i2v.loading_stage2.load_animator(unet, motion, _motion_config(), base_source="tiny SD1.5 UNet",
+    return pack.motion_i2v.weights.animator.load_animator(unet, motion, _motion_config(), base_source="tiny SD1.5 UNet",
                                                         motion_source="tiny motion modules")
 
 

@@ -188,10 +188,10 @@ def test_load_animator_applies_loras_with_the_current_function(pack, weights, ba
                                                                                model=lora_model)
     assert not [record for record in caplog.records if "deprecated" in record.message]
     comfy.model_management.load_models_gpu([lora_model])  # ComfyUI's own patching, for the expected weights
-    expected = pack.motion_i2v.checkpoints.base_unet_weights(
-        {key: value for key, value in lora_model.model.diffusion_model.state_dict().items()}, "patched UNet")
-    loaded = pack.motion_i2v.loading.official_state_dict(animator.model.model.module, "animation_unet")
-    unpatched = pack.motion_i2v.checkpoints.base_unet_weights(weights[0], "base")
+    sd_unet = pack.motion_i2v.weights.kinds.KINDS["sd_unet"]
+    expected = sd_unet.normalize(dict(lora_model.model.diffusion_model.state_dict()))
+    loaded = pack.motion_i2v.weights.loader.official_state_dict(animator.model.model.module, "animation_unet")
+    unpatched = sd_unet.normalize(weights[0])
     patched_keys = [key for key in expected if not torch.equal(expected[key], unpatched[key])]
     assert len(patched_keys) >= 6
     for key in expected:
