@@ -146,12 +146,18 @@ def augmented_attention(attn: TemporalAttention, hidden: torch.Tensor, warped: t
     return attn.to_out(merge_heads(F.scaled_dot_product_attention(q, k, v)))
 
 
+def max_guided_frames(max_positions: int) -> int:
+    """The most frames one pass renders: 2F-1 interleaved tokens fit ``max_positions`` PE positions (16 for 32)."""
+    return (max_positions + 1) // 2
+
+
 def check_frames(frames: int, max_positions: int) -> None:
     """Raise unless 2F-1 interleaved tokens fit the positional table (F <= 16 for max_len 32)."""
-    if 2 * frames - 1 > max_positions:
+    if frames > max_guided_frames(max_positions):
         raise ValueError(
             f"frames: the motion-augmented attention interleaves 2F-1 tokens and the positional "
-            f"encoding has {max_positions} positions, so at most {(max_positions + 1) // 2} frames; got {frames}"
+            f"encoding has {max_positions} positions, so at most {max_guided_frames(max_positions)} frames; "
+            f"got {frames}"
         )
 
 

@@ -27,7 +27,7 @@ from einops import rearrange, repeat
 from ..checks import check_number
 from ..flow import check_field
 from ..models import UNet3DConfig
-from ..models.motion_augmented import PAIRINGS, MotionGuidance
+from ..models.motion_augmented import PAIRINGS, MotionGuidance, max_guided_frames
 from ..sampling import (
     SAMPLERS,
     DdimSchedule,
@@ -133,7 +133,7 @@ def check_video(config: UNet3DConfig, reference: torch.Tensor, flow: torch.Tenso
         raise ValueError(f"motion field: it is {width}x{height} but the first frame is "
                          f"{latent_width * VAE_FACTOR}x{latent_height * VAE_FACTOR}; predict or resize the field "
                          f"at the image's size")
-    max_frames = (config.motion_max_len + 1) // 2
+    max_frames = max_guided_frames(config.motion_max_len)
     if not 2 <= frames <= max_frames:
         raise ValueError(f"motion field: {frames} frames; the animation UNet renders 2 to {max_frames} "
                          f"(its attention interleaves 2F-1 tokens over {config.motion_max_len} positions)")

@@ -8,8 +8,8 @@ The official ``FlowGenPipeline`` with the demo's defaults (OFFICIAL.md 1-2, 9):
    ``(flow01 - 0.5) * mask + 0.5`` is encoded by the flow VAE (sampled, NOT scaled), and the mask
    nearest-downsampled to latent size (the top-left pixel of each 8x8 cell): 5 control channels.
 3. DDIM (25 steps, eta 0) from Gaussian noise over F-1 frames of 4-channel flow latents; each step the
-   UNet sees ``[image_latent, x]`` (8 channels), per-frame strides 8, 16, ..., 8 (F-1), the ControlNet
-   residuals, and classifier-free guidance (7) acts on the text only.
+   UNet sees ``[image_latent, x]`` (8 channels), per-frame strides s, 2s, ..., s (F-1) (s = 8 officially, see
+   ``frame_strides``), the ControlNet residuals, and classifier-free guidance (7) acts on the text only.
 4. The flow VAE decodes ``x / 0.18215`` frame by frame; ``flow = clamp(2 dec - 1, -1, 1) * [W, H]``,
    zeroed outside the motion brush; a zero frame 0 is prepended.
 """
@@ -35,6 +35,9 @@ from ..weights.loader import load_models
 
 LATENT_SCALE = 0.18215  # SD's latent scale, used for the image and the flow latents alike
 FRAME_STRIDE = 8  # source-video frames between generated frames, as the model was trained
+# The widest stride accepted: at 16 frames its last offset is 240, twice the largest the model ever saw (120).
+MAX_FRAME_STRIDE = 16
+TRAINED_MAX_OFFSET = 120  # the largest per-frame offset in training (2D stage: random 1..120; 3D stages: 8..120)
 DEFAULT_FRAMES, DEFAULT_STEPS, DEFAULT_GUIDANCE = 16, 25, 7.0
 TRAINED_SIZE = (320, 512)  # (H, W) of the released weights' final training stage
 VAE_CHUNK = 4  # frames per flow-VAE call: bounds memory at full size; results do not depend on it
@@ -124,9 +127,17 @@ def load_flow_model(unet, flow_vae, controlnet=None, *, device="cpu", dtype="fp3
     return FlowModel(models["flow_unet"], models["flow_vae"], models.get("controlnet"))
 
 
-def frame_strides(frames: int) -> torch.Tensor:
-    """[1, F-1] int64: 8, 16, ..., 8 (F-1), the source-video offsets of frames 1..F-1."""
-    return torch.arange(1, frames, dtype=torch.int64)[None] * FRAME_STRIDE
+def frame_strides(frames: int, stride: int = FRAME_STRIDE) -> torch.Tensor:
+    """[1, F-1] int64: s, 2s, ..., s (F-1), the source-video offsets of frames 1..F-1 (s = ``stride``).
+
+    The UNet adds ``stride_embedding(time_proj(offset))`` to each frame's time embedding: the offset says how far
+    in source-video time the predicted frame lies. The single-frame stage was trained on random offsets 1..120,
+    the motion modules and the full model at s = 8 only (8, 16, ..., 120 for 16 frames). A smaller s asks for the
+    motion of a shorter time span (slower motion per frame), with offsets the frame-wise embedding knows but a
+    spacing the motion modules never saw; a larger s asks for a longer span, and offsets past 120 (s > 8 at 16
+    frames) are outside anything the model was trained on.
+    """
+    return torch.arange(1, frames, dtype=torch.int64)[None] * stride
 
 
 @torch.no_grad()
@@ -222,9 +233,11 @@ def check_size(height: int, width: int, name: str = "image") -> None:
 
 def check_request(image_latent: torch.Tensor, text: torch.Tensor, negative_text: torch.Tensor | None, *, frames: int,
                   steps: int, sampler: str, hint: TrajectoryHint | None, brush: torch.Tensor | None,
-                  max_frames: int, guidance: float = DEFAULT_GUIDANCE, eta: float = 0.0) -> None:
+                  max_frames: int, guidance: float = DEFAULT_GUIDANCE, eta: float = 0.0,
+                  stride: int = FRAME_STRIDE) -> None:
     """All input checks of ``predict_motion_field``, before any network runs."""
     check_number(guidance, "cfg", low=0, high=MAX_GUIDANCE)
+    check_number(stride, "stride", low=1, high=MAX_FRAME_STRIDE, integer=True)
     check_number(eta, "eta", low=0, high=1)
     if image_latent.ndim != 4 or image_latent.shape[:2] != (1, 4):
         raise ValueError(f"image_latent: expected [1, 4, h, w], got {list(image_latent.shape)}")
@@ -249,25 +262,29 @@ def predict_motion_field(model: FlowModel, image_latent: torch.Tensor, text: tor
                          negative_text: torch.Tensor | None = None, *, hint: TrajectoryHint | None = None,
                          brush: torch.Tensor | None = None, frames: int = DEFAULT_FRAMES, steps: int = DEFAULT_STEPS,
                          guidance: float = DEFAULT_GUIDANCE, sampler: str = "ddim", eta: float = 0.0, seed: int = 0,
-                         callback: Callback | None = None) -> torch.Tensor:
+                         stride: int = FRAME_STRIDE, callback: Callback | None = None) -> torch.Tensor:
     """Predict the motion field of an image: [F, 2, H, W] float32 pixels, frame 0 = 0 (``flow.py``).
 
     ``image_latent``: [1, 4, H/8, W/8] reference latent, already x 0.18215 (``encode_reference``).
     ``text`` / ``negative_text``: [1, T, D] CLIP states. ``hint``: trajectory control (needs the
     ControlNet). ``brush``: [H, W], 1 = may move; the predicted flow is zeroed elsewhere (the hint's
     brush when None). ``seed``: drives every random draw, on the CPU so results match across devices.
+    ``stride``: source-video frames between predicted frames (``frame_strides``; the model was trained at 8).
     ``callback(step, total)`` after every denoising step.
     """
     max_frames = model.unet.config.motion_max_len + 1
     brush = hint.brush if brush is None and hint is not None else brush
     check_request(image_latent, text, negative_text, frames=frames, steps=steps, sampler=sampler, hint=hint,
-                  brush=brush, max_frames=max_frames, guidance=guidance, eta=eta)
+                  brush=brush, max_frames=max_frames, guidance=guidance, eta=eta, stride=stride)
     if hint is not None and model.controlnet is None:
         raise ValueError("control: a trajectory hint needs the ControlNet; load the flow model with its "
                          "controlnet file")
     height, width = image_latent.shape[-2] * 8, image_latent.shape[-1] * 8
     if (height, width) != TRAINED_SIZE:
         log.info("Motion-I2V stage 1 at %dx%d; the released model was trained at 512x320", width, height)
+    if stride * (frames - 1) > TRAINED_MAX_OFFSET:
+        log.info("Motion-I2V stage 1 with stride %d: the last frame lies %d source frames ahead, past the %d the "
+                 "model was trained on", stride, stride * (frames - 1), TRAINED_MAX_OFFSET)
     device = model.unet.conv_in.weight.device
     generator = torch.Generator().manual_seed(seed)
     with torch.inference_mode():
@@ -277,7 +294,7 @@ def predict_motion_field(model: FlowModel, image_latent: torch.Tensor, text: tor
             unet=model.unet,
             image_latent=repeat(image_latent.float().to(device), "1 c h w -> 1 c f h w", f=frames - 1),
             text=text.to(device), negative_text=None if negative_text is None else negative_text.to(device),
-            stride=frame_strides(frames).to(device), guidance=guidance, controlnet=model.controlnet,
+            stride=frame_strides(frames, stride).to(device), guidance=guidance, controlnet=model.controlnet,
             control=control, control_scale=hint.strength if hint is not None else 1.0,
         )
         latents = sample(denoiser, noise, sampler, steps, eta=eta, generator=generator, callback=callback)
