@@ -68,7 +68,11 @@ EDITOR_SHORTCUTS = (
     ",: select the previous track\n"
     ".: select the next track\n"
     "Left: previous frame\n"
-    "Right: next frame"
+    "Right: next frame\n"
+    "Shift+Left: 10 frames back\n"
+    "Shift+Right: 10 frames on\n"
+    "Home: first frame\n"
+    "End: last frame"
 )
 
 
