@@ -23,6 +23,8 @@ from ..models import UNet3DConfig
 from ..models.motion_augmented import max_guided_frames
 
 MIN_FRAMES = 2  # frame 0 (the image) and at least one rendered frame
+# One pass of the released animation UNet (motion_max_len 32): the segment length of the CLI and the nodes.
+PASS_FRAMES = max_guided_frames(UNet3DConfig().motion_max_len)
 
 
 @dataclass(frozen=True)
