@@ -12,6 +12,7 @@ representable displacement is the image size.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -66,6 +67,17 @@ class MotionField:
                     f"motion field reliability: expected shape {[frames, height, width]}, "
                     f"got {list(self.reliability.shape)}"
                 )
+
+    def to(self, device) -> MotionField:
+        """This field on ``device``: itself when it is there already, else a moved copy (moving keeps a field
+        valid, so it is not checked again)."""
+        if self.flow.device == torch.device(device):
+            return self
+        moved = copy.copy(self)
+        object.__setattr__(moved, "flow", self.flow.to(device))
+        if self.reliability is not None:
+            object.__setattr__(moved, "reliability", self.reliability.to(device))
+        return moved
 
     @property
     def frames(self) -> int:
