@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .checks import check_number
+from .checks import check_finite, check_number
 
 # The largest fields the nodes and the CLI make or read: a few times Motion-I2V's 16 frames and 512x320, and more than
 # a video model can use. Larger ones are refused before any allocation (a memory check also weighs the product).
@@ -34,7 +34,11 @@ def check_field_size(frames: int, height: int, width: int, name: str = "motion f
 
 
 def check_field(flow: torch.Tensor, name: str = "motion field") -> None:
-    """Raise a ValueError unless ``flow`` is a finite ``[F, 2, H, W]`` float tensor with F >= 1."""
+    """Raise a ValueError unless ``flow`` is a ``[F, 2, H, W]`` float tensor with F, H, W >= 1.
+
+    Only the layout, which costs nothing: a field's values are checked once, when a ``MotionField`` is made (every
+    field between nodes is one), not again by each operation that takes its tensor.
+    """
     if not isinstance(flow, torch.Tensor):
         raise ValueError(f"{name}: expected a tensor [F, 2, H, W], got {type(flow).__name__}")
     if flow.ndim != 4 or flow.shape[1] != 2:
@@ -43,13 +47,11 @@ def check_field(flow: torch.Tensor, name: str = "motion field") -> None:
         raise ValueError(f"{name}: expected a float tensor, got {flow.dtype}")
     if flow.shape[0] < 1 or flow.shape[2] < 1 or flow.shape[3] < 1:
         raise ValueError(f"{name}: empty field of shape {list(flow.shape)}")
-    if not torch.isfinite(flow).all():
-        raise ValueError(f"{name}: contains NaN or infinite displacements")
 
 
 @dataclass(frozen=True)
 class MotionField:
-    """A motion field travelling between nodes.
+    """A motion field travelling between nodes, checked when made (layout, finite displacements).
 
     ``flow``: [F, 2, H, W] float32 pixels, channel 0 = dx, frame 0 = reference.
     ``reliability``: optional [F, H, W] float in 0..1 (1 = trusted), e.g. from video extraction.
@@ -60,6 +62,7 @@ class MotionField:
 
     def __post_init__(self) -> None:
         check_field(self.flow)
+        check_finite(self.flow, "motion field")
         if self.reliability is not None:
             frames, _, height, width = self.flow.shape
             if tuple(self.reliability.shape) != (frames, height, width):
