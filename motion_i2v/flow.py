@@ -2,8 +2,9 @@
 
 A motion field holds, for every pixel of the reference frame (frame 0), its displacement to each
 frame: ``flow: [F, 2, H, W] float32``, in pixels, channel 0 = dx (to the right), channel 1 = dy
-(down). Frame 0 is zero. These are displacements from the reference, not frame-to-frame flows
-(OFFICIAL.md 1.1).
+(down). Frame 0 is zero. These are displacements from the reference, not frame-to-frame flows: the
+model was trained on tracks from the first frame to every other frame
+(https://github.com/G-U-N/Motion-I2V/blob/bc787e167610a2c6f4d569eca71fb6a26e5b8c56/train_ctrl_flow_gen_dot.py#L625-L643).
 
 The official model sees fields in a normalised "pseudo-image" encoding,
 ``u = (dx / W + 1) / 2``, ``v = (dy / H + 1) / 2``, so zero motion is 0.5 and the largest

@@ -11,7 +11,7 @@ Symbols (Song et al. 2021, "Denoising Diffusion Implicit Models"):
 
 The official Motion-I2V scheduler (both stages) is diffusers-0.11 ``DDIMScheduler`` with linear
 betas 0.00085..0.012 over 1000 steps, ``steps_offset=1``, ``set_alpha_to_one=True``, no clipping
-(https://github.com/G-U-N/Motion-I2V/blob/bc787e167610a2c6f4d569eca71fb6a26e5b8c56/configs/configs_flowgen/inference/inference.yaml#L23-L28);
+(https://github.com/G-U-N/Motion-I2V/blob/bc787e167610a2c6f4d569eca71fb6a26e5b8c56/configs/configs_flowgen/inference/inference.yaml#L24-L29);
 ``ddim_schedule`` reproduces its numbers in float32.
 """
 

@@ -1,7 +1,7 @@
 """Stage 1: predict a motion field from one image, text, and optional trajectories and brush.
 
 The official ``FlowGenPipeline`` with the demo's defaults
-(https://github.com/G-U-N/Motion-I2V/blob/bc787e167610a2c6f4d569eca71fb6a26e5b8c56/flowgen/pipelines/pipeline_flow_gen.py#L392-L548,
+(https://github.com/G-U-N/Motion-I2V/blob/bc787e167610a2c6f4d569eca71fb6a26e5b8c56/flowgen/pipelines/pipeline_flow_gen.py#L392-L547,
 called from https://github.com/G-U-N/Motion-I2V/blob/bc787e167610a2c6f4d569eca71fb6a26e5b8c56/scripts/app.py#L431-L490):
 
 1. The reference image, in [0, 1] (not [-1, 1]), is encoded by the SD1.5 VAE, sampled, x 0.18215,
