@@ -29,6 +29,7 @@ TRAIN_TIMESTEPS = 1000
 BETA_START, BETA_END = 0.00085, 0.012
 STEPS_OFFSET = 1
 MAX_GUIDANCE = 30.0  # classifier-free guidance scales accepted by both stages (the official demo uses 7)
+MAX_SEED = 2**64 - 1  # what torch.Generator.manual_seed takes
 # "ddim" is our loop; the others wrap diffusers schedulers built with the same betas.
 SAMPLERS = ("ddim", "euler", "euler_ancestral", "dpmpp_2m", "unipc")
 _DIFFUSERS_CLASSES = {
@@ -92,6 +93,16 @@ class SamplerSettings:
     @property
     def guided(self) -> bool:
         return self.cfg > 1
+
+
+def check_seed(seed: int) -> None:
+    check_number(seed, "seed", low=0, high=MAX_SEED, integer=True)
+
+
+def seeded(seed: int) -> torch.Generator:
+    """A CPU generator seeded with ``seed``, an integer in 0..MAX_SEED (checked)."""
+    check_seed(seed)
+    return torch.Generator().manual_seed(seed)
 
 
 def linear_alphas_cumprod(train_timesteps: int = TRAIN_TIMESTEPS, beta_start: float = BETA_START,

@@ -13,6 +13,7 @@ from ..motion_i2v.memory import check_stage_memory, module_bytes
 from ..motion_i2v.models import UNet3DConfig
 from ..motion_i2v.models.motion_augmented import PAIRINGS
 from ..motion_i2v.pipelines.animate import AnimationRequest, AnimationSettings, animate, latent_preview
+from ..motion_i2v.sampling import seeded
 from ..motion_i2v.weights.animator import check_animator_files, load_animator, load_animator_files
 from ..motion_i2v.weights.configs import config_for_file
 from ..motion_i2v.weights.files import read_state_dict
@@ -177,6 +178,7 @@ class MotionI2VMotionGuidedSampler:
     def sample(self, animator, positive, negative, vae, image, motion_field, seed, steps, cfg, sampler, pairing,
                brush=None):
         # Every input is checked, once, before the image is encoded or the UNet moves to the device.
+        generator = seeded(seed)
         pixels = image_to_engine(image)[:1]
         height, width = pixels.shape[2:]
         request = AnimationRequest(
@@ -192,7 +194,7 @@ class MotionI2VMotionGuidedSampler:
         preview = latent_preview(reference, pixels)
         progress = Progress(steps)
         latents = animate(
-            load_on_device(animator.model), reference, request, generator=torch.Generator().manual_seed(seed),
+            load_on_device(animator.model), reference, request, generator=generator,
             callback=lambda step, total, denoised: progress(step, total, lambda: preview_grid(preview, denoised)),
         )
         return (latent_to_comfy(latents),)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..motion_i2v.devices import DTYPES
 from ..motion_i2v.pipelines.flow_gen import DEFAULT_GUIDANCE, DEFAULT_STEPS
-from ..motion_i2v.sampling import MAX_GUIDANCE, MAX_STEPS, SAMPLERS
+from ..motion_i2v.sampling import MAX_GUIDANCE, MAX_SEED, MAX_STEPS, SAMPLERS
 
 FLOW_MODEL = "MOTION_I2V_FLOW_MODEL"
 CONTROL = "MOTION_I2V_CONTROL"
@@ -19,7 +19,6 @@ FIELD = "MOTION_I2V_FIELD"
 TRACKS = "TRACKS"  # ComfyUI core's (Wan-Move), with the canvas size added
 LEGACY_TYPES = {"MI2V_FLOW_MODEL": FLOW_MODEL, "MI2V_CONTROL": CONTROL, "MOTION_FIELD": FIELD}
 
-MAX_SEED = 0xFFFFFFFFFFFFFFFF
 DTYPE_CHOICES = ("auto", *DTYPES)
 
 

@@ -217,3 +217,11 @@ def test_sampler_refuses_a_video_larger_than_the_memory_before_loading(nodes, sa
                                                      r"needs about 8 MiB \(weights 0 KiB\) of RAM, but 1 MiB"):
         call_node(nodes[1], **{**sampler_inputs, "vae": vae})
     assert not vae.encoded
+
+
+def test_sampler_refuses_a_seed_torch_cannot_take_before_any_work(nodes, sampler_inputs):
+    vae = WatchedVAE(sampler_inputs["vae"])
+    for seed in (-1, 2**64, 1.5):  # API prompts skip the widget's range
+        with pytest.raises(ValueError, match=r"seed: expected an integer in 0\.\.18446744073709551615"):
+            nodes[1]().sample(**{**sampler_inputs, "seed": seed, "vae": vae})
+    assert not vae.encoded

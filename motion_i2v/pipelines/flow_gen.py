@@ -33,7 +33,7 @@ from einops import rearrange, repeat
 from ..checks import check_number
 from ..flow import from_normalized, to_normalized
 from ..models import ControlResiduals, TrajectoryControlNet, UNet3D, UNet3DConfig
-from ..sampling import Callback, SamplerSettings, sample
+from ..sampling import Callback, SamplerSettings, check_seed, sample, seeded
 from ..tracks.brush import Brush
 from ..tracks.hint import sparse_hint
 from ..tracks.value import Tracks
@@ -46,7 +46,6 @@ TRAINED_SIZE = (320, 512)  # (H, W) of the released weights' final training stag
 VAE_CHUNK = 4  # frames per flow-VAE call: bounds memory at full size; results do not depend on it
 MAX_FLOW_UNIT = 1024  # pixels: the largest half-side of a track's hint square
 MAX_STRENGTH = 10.0  # the largest ControlNet conditioning scale accepted (the demo uses 1)
-MAX_SEED = 2**64 - 1
 # The demo's hard-coded negative prompt (app.py), for callers that want the official setting.
 NEGATIVE_PROMPT = (
     "(blur, haze, deformed iris, deformed pupils, semi-realistic, cgi, 3d, render, sketch, cartoon, drawing, "
@@ -272,19 +271,20 @@ class FlowRequest:
     def __post_init__(self) -> None:
         check_size(self.height, self.width)
         check_number(self.frames, "frames", low=2, high=self.model.max_frames, integer=True)
-        check_number(self.seed, "seed", low=0, high=MAX_SEED, integer=True)
+        check_seed(self.seed)
         check_text(self.text, "positive", self.model.config.cross_attention_dim)
         if self.negative_text is not None:
             check_text(self.negative_text, "negative", self.model.config.cross_attention_dim)
         if self.brush is not None:
             self.brush.check_size(self.height, self.width, "the image")
-        if self.control is not None and not isinstance(self.control, TrajectoryControl):
-            raise ValueError("control: expected a Motion-I2V control (from Motion-I2V Trajectory Control), got "
-                             f"{type(self.control).__name__}")
         if self.control is not None:
-            self._check_control(self.control.trajectories)
+            self._check_control(self.control)
 
-    def _check_control(self, tracks: Tracks) -> None:
+    def _check_control(self, control: TrajectoryControl) -> None:
+        if not isinstance(control, TrajectoryControl):
+            raise ValueError("control: expected a Motion-I2V control (from Motion-I2V Trajectory Control), got "
+                             f"{type(control).__name__}")
+        tracks = control.trajectories
         if not self.model.controlnet:
             raise ValueError("control: the flow model was loaded without its ControlNet; choose the controlnet file "
                              "in Motion-I2V Load Flow Model")
@@ -321,8 +321,8 @@ def predict_motion_field(model: FlowModel, image_latent: torch.Tensor, request: 
                          f"{list(image_latent.shape)}")
     if (height, width) != TRAINED_SIZE:
         log.info("Motion-I2V stage 1 at %dx%d; the released model was trained at 512x320", width, height)
-    device = model.unet.conv_in.weight.device
-    generator = torch.Generator().manual_seed(request.seed)
+    device, settings = model.unet.conv_in.weight.device, request.settings
+    generator = seeded(request.seed)
     hint = request.control.hint() if request.control is not None else None
     with torch.inference_mode():
         noise = torch.randn(1, 4, frames - 1, *image_latent.shape[-2:], generator=generator).to(device)
@@ -332,10 +332,9 @@ def predict_motion_field(model: FlowModel, image_latent: torch.Tensor, request: 
             unet=model.unet,
             image_latent=repeat(image_latent.float().to(device), "1 c h w -> 1 c f h w", f=frames - 1),
             text=request.text.to(device), negative_text=None if negative_text is None else negative_text.to(device),
-            stride=frame_strides(frames).to(device), guidance=request.settings.cfg, controlnet=model.controlnet,
+            stride=frame_strides(frames).to(device), guidance=settings.cfg, controlnet=model.controlnet,
             control=control, control_scale=hint.strength if hint is not None else 1.0,
         )
-        settings = request.settings
         latents = sample(denoiser, noise, settings.sampler, settings.steps, eta=settings.eta, generator=generator,
                          callback=callback)
         flow = decode_flow(model.flow_vae, latents)
