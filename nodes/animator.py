@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from .comfy import (
     model_path,
     network_dtype,
     patched_unet_weights,
+    unapplied_patches,
     torch_device,
     unwrap,
     wrap_model,
@@ -34,7 +36,7 @@ from .convert import (
     conditioning_states,
     encode_image,
     image_to_engine,
-    latent_to_comfy,
+    scaled_latent_to_comfy,
 )
 from .spec import ANIMATOR, FIELD, dtype_widget, sampler_widgets
 
@@ -66,6 +68,21 @@ def preselect(choices: list[str], endings: tuple[str, ...], folder: str = "") ->
     return {"default": found} if found else {}
 
 
+NATIVE_HINT = "Motion-I2V Animate (native) with KSampler keeps them"
+
+
+def check_model_patches(model) -> None:
+    """Refuse a MODEL whose prediction the reference path would get wrong; warn about patches it drops."""
+    refused, dropped = unapplied_patches(model)
+    if refused:
+        raise ValueError(f"model: Load Animator's reference path cannot render this MODEL: {'; '.join(refused)}. "
+                         f"{NATIVE_HINT.replace('keeps them', 'samples it')}")
+    if dropped:
+        logging.getLogger(__name__).warning(
+            "Motion-I2V Load Animator: the MODEL's weight patches (LoRAs, merges) are applied, but not: %s. %s.",
+            ", ".join(dropped), NATIVE_HINT)
+
+
 class MotionI2VLoadAnimator:
     NODE_ID = "MotionI2VLoadAnimator"
     DISPLAY_NAME = "Motion-I2V Load Animator"
@@ -78,8 +95,10 @@ class MotionI2VLoadAnimator:
     DESCRIPTION = (
         "Builds Motion-I2V's stage-2 animation UNet: an SD1.5 UNet plus AnimateDiff-v2 motion modules "
         "whose temporal attention warps the first frame's features along the motion field. The base comes from the "
-        "MODEL input (LoRAs applied) or a file: an SD1.5 single-file checkpoint, or from the official release "
-        "models/stage2/DreamBooth_LoRA/realistic_unet.ckpt (the demo's base) or models/stage2/StableDiffusion/unet. "
+        "MODEL input (LoRAs and merges applied; other patches are dropped with a warning and a v-prediction model is "
+        "refused: Motion-I2V Animate (native) keeps them) or a file: an SD1.5 single-file checkpoint, or from the "
+        "official release models/stage2/DreamBooth_LoRA/realistic_unet.ckpt (the demo's base) or "
+        "models/stage2/StableDiffusion/unet. "
         "The motion module is models/stage2/Motion_Module/motion_block.bin (AnimateDiff's mm_sd_v15_v2.ckpt loads "
         "too, without Motion-I2V's fine-tuning). SDXL, SD2 and other motion-module layouts are refused by name."
     )
@@ -104,7 +123,8 @@ class MotionI2VLoadAnimator:
             },
             "optional": {
                 "model": ("MODEL", {"tooltip": "An SD1.5 MODEL (e.g. from Load Checkpoint, after LoRA loaders); "
-                                               "its UNet, patches applied, becomes the base."}),
+                                               "its UNet, weight patches applied, becomes the base. Other patches "
+                                               "(FreeU, PAG...) need Motion-I2V Animate (native)."}),
             },
         }
 
@@ -112,6 +132,7 @@ class MotionI2VLoadAnimator:
         dtype = network_dtype(dtype)
         motion_path = model_path(motion_module)
         if model is not None:
+            check_model_patches(model)
             check_animator_files(motion_path)
             unet = load_animator(patched_unet_weights(model), read_state_dict(motion_path, slot="motion_modules"),
                                  config_for_file("motion_modules", motion_path), base_source="MODEL input",
@@ -197,7 +218,7 @@ class MotionI2VMotionGuidedSampler:
             load_on_device(animator.model), reference, request, generator=generator,
             callback=lambda step, total, denoised: progress(step, total, lambda: preview_grid(preview, denoised)),
         )
-        return (latent_to_comfy(latents),)
+        return (scaled_latent_to_comfy(latents),)
 
 
 NODES = [MotionI2VLoadAnimator, MotionI2VMotionGuidedSampler]

@@ -21,11 +21,12 @@ from ..motion_i2v.devices import default_dtype, resolve_device, resolve_dtype
 
 try:  # inside ComfyUI
     import comfy.cli_args as _ca
+    import comfy.lora as _lora
     import comfy.model_management as _mm
     import comfy.utils as _cu
     import folder_paths as _fp
 except ImportError:  # plain Python: tests, CI, the CLI
-    _ca = _mm = _cu = _fp = None
+    _ca = _lora = _mm = _cu = _fp = None
 
 MODEL_FOLDER = "motion_i2v"
 MODEL_EXTENSIONS = {".safetensors", ".sft", ".bin", ".ckpt", ".pt", ".pth"}
@@ -172,6 +173,14 @@ class Progress:
             self._bar.update_absolute(step, total or self.total, image)
 
 
+def calculate_weight(patches: list, weight: torch.Tensor, key: str) -> torch.Tensor:
+    """A weight with a MODEL's patches (LoRAs, merges) applied: ``comfy.lora.calculate_weight``, the current
+    function (``ModelPatcher.calculate_weight`` is its deprecated alias and logs a warning per call)."""
+    if _lora is None:
+        raise RuntimeError(f"weight patches of {key} need ComfyUI's comfy.lora")
+    return _lora.calculate_weight(patches, weight, key)
+
+
 class _Managed(torch.nn.Module):
     """The module a ModelPatcher holds: ComfyUI writes its bookkeeping (``device``, ``current_patcher``,
     ``model_lowvram``, ...) onto it, and diffusers' models refuse ``device`` (a read-only property)."""
@@ -213,8 +222,8 @@ UNET_PREFIX = "diffusion_model."  # where a ComfyUI MODEL keeps its UNet
 def patched_unet_weights(model) -> dict[str, torch.Tensor]:
     """The UNet weights of a ComfyUI MODEL with its patches (LoRAs, merges) applied, under LDM names.
 
-    Duck-typed on ``ModelPatcher.get_key_patches`` ({key: [(weight, convert) or weight, *patches]})
-    and ``calculate_weight``, so it runs against stand-ins too.
+    Duck-typed on ``ModelPatcher.get_key_patches`` ({key: [(weight, convert) or weight, *patches]}); the
+    patches are applied with ComfyUI's ``comfy.lora.calculate_weight``.
     """
     if not hasattr(model, "get_key_patches"):
         raise ValueError(f"model: expected a ComfyUI MODEL (a ModelPatcher), got {type(model).__name__}")
@@ -223,6 +232,35 @@ def patched_unet_weights(model) -> dict[str, torch.Tensor]:
         weight, convert = original if isinstance(original, tuple) else (original, None)
         weight = convert(weight) if convert is not None else weight
         if patches:
-            weight = model.calculate_weight(patches, weight.float().clone(), key).to(weight.dtype)
+            weight = calculate_weight(patches, weight.float().clone(), key).to(weight.dtype)
         weights[key.removeprefix(UNET_PREFIX)] = weight.detach().cpu()
     return weights
+
+
+def unapplied_patches(model) -> tuple[list[str], list[str]]:
+    """What a MODEL carries besides weight patches, which the reference path cannot apply: (refused, dropped).
+
+    Refused: a different noise prediction (a v-prediction checkpoint, a ``model_sampling`` patch such as
+    ModelSamplingDiscrete), which would make the reference path's epsilon sampler render wrongly. Dropped (the
+    loader warns): sampling-time patches such as FreeU, PAG, attention patches, other packs' wrappers,
+    injections (bypass LoRAs) and hooks. Duck-typed on ModelPatcher's attributes.
+    """
+    refused, dropped = [], []
+    model_type = getattr(getattr(getattr(model, "model", None), "model_type", None), "name", "EPS")
+    if model_type != "EPS":
+        refused.append(f"the model predicts {model_type.lower()} (the reference path samples epsilon models)")
+    object_patches = dict(getattr(model, "object_patches", {}))
+    if object_patches.pop("model_sampling", None) is not None:
+        refused.append("a model_sampling patch (e.g. ModelSamplingDiscrete), which changes what the model predicts")
+    options = dict(getattr(model, "model_options", {}))
+    transformer = dict(options.pop("transformer_options", {}))
+    dropped += [f"transformer patch {name}" for kind in ("patches", "patches_replace")
+                for name in transformer.pop(kind, {})]
+    dropped += [f"transformer option {name}" for name in transformer]
+    dropped += [f"sampling option {name}" for name in options]
+    dropped += [f"object patch {name}" for name in object_patches]
+    for attribute, label in (("wrappers", "wrapper"), ("callbacks", "callback"), ("injections", "injection"),
+                             ("hook_patches", "hook patch"), ("weight_wrapper_patches", "weight wrapper"),
+                             ("additional_models", "additional model")):
+        dropped += [f"{label} {name}" for name in getattr(model, attribute, {}) or {}]
+    return refused, dropped

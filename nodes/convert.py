@@ -72,21 +72,39 @@ def conditioning_states(conditioning, name: str) -> torch.Tensor:
     return conditioning[0][0].float()
 
 
-def encode_image(vae, pixels: torch.Tensor, *, signed: bool = True) -> torch.Tensor:
-    """[1, 3, H, W] 0..1 -> the SD-scaled latent [1, 4, H/8, W/8] float32 on the CPU, through a ComfyUI VAE.
+def vae_latent(vae, pixels: torch.Tensor, *, signed: bool = True) -> torch.Tensor:
+    """[1, 3, H, W] 0..1 -> ComfyUI's (unscaled) latent [1, 4, H/8, W/8] float32 on the CPU, through a ComfyUI VAE.
 
     ``signed``: the VAE sees the pixels in [-1, 1], SD's convention (stage 2). Otherwise it sees them in [0, 1]
     unchanged, as the official stage 1 encodes its image: ComfyUI's VAE applies 2x - 1 to the IMAGE it gets, so
     it gets (x + 1) / 2.
     """
     image = image_from_engine(pixels)
-    return vae.encode(image if signed else (image + 1) / 2).float().cpu() * LATENT_SCALE
+    return vae.encode(image if signed else (image + 1) / 2).float().cpu()
 
 
-def latent_to_comfy(latents: torch.Tensor) -> dict:
-    """SD-scaled latents [F, 4, h, w] -> a LATENT (unscaled, as ComfyUI's VAE Decode expects) on the
-    intermediate device."""
-    return {"samples": (latents / LATENT_SCALE).to(intermediate_device())}
+def encode_image(vae, pixels: torch.Tensor, *, signed: bool = True) -> torch.Tensor:
+    """``vae_latent`` scaled as the engine's latents are (x 0.18215)."""
+    return vae_latent(vae, pixels, signed=signed) * LATENT_SCALE
+
+
+def latent_samples(latent, name: str) -> torch.Tensor:
+    """A LATENT of an SD VAE -> its samples [B, 4, h, w] float32 on the CPU (unscaled)."""
+    samples = latent.get("samples") if isinstance(latent, dict) else None
+    if not isinstance(samples, torch.Tensor) or samples.ndim != 4 or samples.shape[1] != 4:
+        shape = list(samples.shape) if isinstance(samples, torch.Tensor) else type(latent).__name__
+        raise ValueError(f"{name}: expected an SD LATENT [B, 4, h, w], got {shape}")
+    return samples.float().cpu()
+
+
+def latent_to_comfy(samples: torch.Tensor) -> dict:
+    """Unscaled latents [F, 4, h, w] (ComfyUI's) -> a LATENT on the intermediate device."""
+    return {"samples": samples.to(intermediate_device())}
+
+
+def scaled_latent_to_comfy(latents: torch.Tensor) -> dict:
+    """The engine's SD-scaled latents [F, 4, h, w] -> a LATENT (unscaled, as ComfyUI's VAE Decode expects)."""
+    return latent_to_comfy(latents / LATENT_SCALE)
 
 
 def field_to_comfy(flow: torch.Tensor, reliability: torch.Tensor | None = None) -> MotionField:

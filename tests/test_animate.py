@@ -101,6 +101,16 @@ def test_every_call_sees_the_clean_first_frame_at_t1_and_the_field(models, input
     assert [int(call[1][0, 1]) for call in recorder.calls] == [667, 334, 1]  # DDIM, 3 steps
 
 
+def test_initial_noise_is_drawn_frames_first_as_comfyui_draws_a_latents(models, inputs):
+    recorder = Recorder(models[0])
+    run(recorder, inputs, seed=7)
+    _, reference, *_ = inputs
+    # comfy.sample.prepare_noise: torch.randn(latent.size(), generator=torch.manual_seed(seed)) on a [F, 4, h, w] latent
+    expected = torch.randn((FRAMES, 4, *reference.shape[2:]), generator=torch.Generator().manual_seed(7))
+    first_input = recorder.calls[0][0][0]  # [4, F, h, w]; frame 0 is the reference, the rest the initial noise
+    assert torch.equal(first_input[:, 1:], expected[1:].transpose(0, 1))
+
+
 def test_same_seed_same_frames(models, inputs):
     first, again, other = run(models[0], inputs), run(models[0], inputs), run(models[0], inputs, seed=6)
     assert torch.equal(first, again)
@@ -138,7 +148,8 @@ def official_brush_loop(unet, inputs, still, steps, seed=5):
     """The official DDIM-only blend (pipeline_animation.py#L525-L535), as this pack ran it before: after every
     step but the last, the still region of x becomes the reference noised to the next timestep."""
     _, reference, flow, positive, negative = inputs
-    noise = torch.randn((1, 4, FRAMES, HEIGHT // 8, WIDTH // 8), generator=torch.Generator().manual_seed(seed))
+    noise = torch.randn((FRAMES, 4, HEIGHT // 8, WIDTH // 8), generator=torch.Generator().manual_seed(seed))
+    noise = noise.transpose(0, 1)[None]  # drawn frames first, as animate draws it
     denoiser = AnimationDenoiser(unet, reference, positive, negative, MotionGuidance(flow, "official"), 7.0)
     schedule, x = ddim_schedule(steps), noise
     with torch.no_grad():

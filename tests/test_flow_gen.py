@@ -136,8 +136,33 @@ def test_guidance_is_applied_to_the_text_only(tiny):
     assert shorter.shape == guided.shape  # prompts of different lengths run as two passes
 
 
+def test_the_stride_sets_the_offsets_the_stride_embedding_sees(tiny):
+    model = tiny[0]
+    seen = {}  # module -> the time_proj features its stride embedding got, per call
+    hooks = [module.stride_embedding.register_forward_pre_hook(
+        lambda _, inputs, name=name: seen.setdefault(name, []).append(inputs[0])) for name, module in
+        (("unet", model.unet), ("controlnet", model.controlnet))]
+    try:
+        flows = {stride: run(tiny, control=control(), stride=stride, steps=1) for stride in (8, 3)}
+        calls = {name: len(features) for name, features in seen.items()}
+    finally:
+        for handle in hooks:
+            handle.remove()
+    assert calls == {"unet": 2, "controlnet": 2}  # one step at each stride, the CFG halves in one batch
+    for index, stride in enumerate((8, 3)):
+        offsets = torch.tensor([stride, 2 * stride, 3 * stride] * 2)  # frames 1..3, both CFG halves
+        expected = model.unet.time_proj(offsets)
+        for name in ("unet", "controlnet"):
+            torch.testing.assert_close(seen[name][index], expected)
+    assert frame_strides(FRAMES, 3).tolist() == [[3, 6, 9]]
+    assert not torch.allclose(flows[8], flows[3])  # the embedding reaches the field
+
+
 @pytest.mark.parametrize("options, message", [
     ({"frames": 1}, r"frames: expected an integer in 2\.\.33, got 1"),
+    ({"stride": 0}, r"stride: expected an integer in 1\.\.16, got 0"),
+    ({"stride": 17}, r"stride: expected an integer in 1\.\.16, got 17"),
+    ({"stride": 2.5}, r"stride: expected an integer in 1\.\.16, got 2\.5"),
     ({"frames": 40}, r"frames: expected an integer in 2\.\.33"),
     ({"sampler": "heun"}, "sampler: expected one of"),
     ({"steps": 0}, r"steps: expected an integer in 1\.\.499, got 0"),

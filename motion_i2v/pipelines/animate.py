@@ -36,7 +36,7 @@ from einops import rearrange, repeat
 from ..checks import check_choice
 from ..flow import MotionField
 from ..models import UNet3DConfig
-from ..models.motion_augmented import PAIRINGS, MotionGuidance
+from ..models.motion_augmented import PAIRINGS, MotionGuidance, max_guided_frames
 from ..sampling import SamplerSettings, StillRegionDenoiser, alpha_bar, linear_alphas_cumprod, sample
 from ..tracks.brush import Brush
 from .flow_gen import LATENT_SCALE, check_size, check_text, encode_reference
@@ -59,6 +59,21 @@ class AnimationSettings(SamplerSettings):
         check_choice(self.pairing, PAIRINGS, "pairing")
 
 
+def check_video(config: UNet3DConfig, field: MotionField, height: int, width: int) -> None:
+    """A motion field (checked when made) against the first frame's size and the animation UNet's ``config``: the
+    same size, a multiple of 8, and a frame count one pass renders."""
+    check_size(height, width)
+    if not isinstance(field, MotionField):
+        raise ValueError(f"motion field: expected a MotionField, got {type(field).__name__}")
+    if (field.height, field.width) != (height, width):
+        raise ValueError(f"motion field: it is {field.width}x{field.height} but the first frame is {width}x{height}; "
+                         "predict or resize the field at the image's size")
+    max_frames = max_guided_frames(config.motion_max_len)
+    if not 2 <= field.frames <= max_frames:
+        raise ValueError(f"motion field: {field.frames} frames; the animation UNet renders 2 to {max_frames} "
+                         f"(its attention interleaves 2F-1 tokens over {config.motion_max_len} positions)")
+
+
 @dataclass(frozen=True, eq=False)
 class AnimationRequest:
     """One stage-2 run, checked as a whole when made: before the UNet moves or the image is encoded.
@@ -78,17 +93,7 @@ class AnimationRequest:
     brush: Brush | None = None
 
     def __post_init__(self) -> None:
-        check_size(self.height, self.width)
-        field = self.field
-        if not isinstance(field, MotionField):
-            raise ValueError(f"motion field: expected a MotionField, got {type(field).__name__}")
-        if (field.height, field.width) != (self.height, self.width):
-            raise ValueError(f"motion field: it is {field.width}x{field.height} but the first frame is "
-                             f"{self.width}x{self.height}; predict or resize the field at the image's size")
-        max_frames = (self.config.motion_max_len + 1) // 2
-        if not 2 <= field.frames <= max_frames:
-            raise ValueError(f"motion field: {field.frames} frames; the animation UNet renders 2 to {max_frames} "
-                             f"(its attention interleaves 2F-1 tokens over {self.config.motion_max_len} positions)")
+        check_video(self.config, self.field, self.height, self.width)
         check_text(self.positive, "positive", self.config.cross_attention_dim)
         check_text(self.negative, "negative", self.config.cross_attention_dim)
         if self.brush is not None:
@@ -160,8 +165,9 @@ def animate(unet: torch.nn.Module, reference: torch.Tensor, request: AnimationRe
     """Render the latent frames of ``request``.
 
     ``unet``: the animation UNet (kind "animation_unet") the request was made for. ``reference``: [1, 4, h, w]
-    scaled clean latent of the request's first frame. ``generator``: the initial noise (drawn on the CPU, so a
-    seed gives the same video on any device). Returns [F, 4, h, w] float32 scaled latents; frame 0 is ``reference``.
+    scaled clean latent of the request's first frame. ``generator``: the initial noise, drawn on the CPU as
+    ComfyUI draws a LATENT's ([F, 4, h, w], frames first), so a seed gives the same video on any device and the
+    same noise as ComfyUI's KSampler. Returns [F, 4, h, w] float32 scaled latents; frame 0 is ``reference``.
     """
     if unet.config != request.config:
         raise ValueError("request: made for another animation UNet (the configs differ)")
@@ -172,7 +178,8 @@ def animate(unet: torch.nn.Module, reference: torch.Tensor, request: AnimationRe
     settings = request.settings
     device = next(unet.parameters()).device
     reference = reference.to(device, torch.float32)
-    noise = torch.randn((1, 4, request.frames, *reference.shape[2:]), generator=generator).to(device)
+    noise = rearrange(torch.randn((request.frames, 4, *reference.shape[2:]), generator=generator),
+                      "f c h w -> 1 c f h w").to(device)
     denoiser = AnimationDenoiser(unet, reference, request.positive, request.negative,
                                  MotionGuidance(request.field.flow.to(device), settings.pairing), settings.cfg)
     still = latent_still_region(request.brush, *reference.shape[2:])

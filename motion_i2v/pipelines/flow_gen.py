@@ -10,8 +10,8 @@ called from https://github.com/G-U-N/Motion-I2V/blob/bc787e167610a2c6f4d569eca71
    ``(flow01 - 0.5) * mask + 0.5`` is encoded by the flow VAE (sampled, NOT scaled), and the mask
    nearest-downsampled to latent size (the top-left pixel of each 8x8 cell): 5 control channels.
 3. DDIM (25 steps, eta 0) from Gaussian noise over F-1 frames of 4-channel flow latents; each step the
-   UNet sees ``[image_latent, x]`` (8 channels), per-frame strides 8, 16, ..., 8 (F-1), the ControlNet
-   residuals, and classifier-free guidance (7) acts on the text only.
+   UNet sees ``[image_latent, x]`` (8 channels), per-frame strides s, 2s, ..., s (F-1) (s = 8 officially, see
+   ``frame_strides``), the ControlNet residuals, and classifier-free guidance (7) acts on the text only.
 4. The flow VAE decodes ``x / 0.18215`` frame by frame; ``flow = clamp(2 dec - 1, -1, 1) * [W, H]``,
    zeroed outside the motion brush; a zero frame 0 is prepended.
 
@@ -41,6 +41,9 @@ from ..weights.loader import load_models
 
 LATENT_SCALE = 0.18215  # SD's latent scale, used for the image and the flow latents alike
 FRAME_STRIDE = 8  # source-video frames between generated frames, as the model was trained
+# The widest stride accepted: at 16 frames its last offset is 240, twice the largest the model ever saw (120).
+MAX_FRAME_STRIDE = 16
+TRAINED_MAX_OFFSET = 120  # the largest per-frame offset in training (2D stage: random 1..120; 3D stages: 8..120)
 DEFAULT_FRAMES, DEFAULT_STEPS, DEFAULT_GUIDANCE = 16, 25, 7.0
 TRAINED_SIZE = (320, 512)  # (H, W) of the released weights' final training stage
 VAE_CHUNK = 4  # frames per flow-VAE call: bounds memory at full size; results do not depend on it
@@ -140,9 +143,17 @@ def load_flow_model(unet, flow_vae, controlnet=None, *, device="cpu", dtype="fp3
     return FlowModel(models["flow_unet"], models["flow_vae"], models.get("controlnet"))
 
 
-def frame_strides(frames: int) -> torch.Tensor:
-    """[1, F-1] int64: 8, 16, ..., 8 (F-1), the source-video offsets of frames 1..F-1."""
-    return torch.arange(1, frames, dtype=torch.int64)[None] * FRAME_STRIDE
+def frame_strides(frames: int, stride: int = FRAME_STRIDE) -> torch.Tensor:
+    """[1, F-1] int64: s, 2s, ..., s (F-1), the source-video offsets of frames 1..F-1 (s = ``stride``).
+
+    The UNet adds ``stride_embedding(time_proj(offset))`` to each frame's time embedding: the offset says how far
+    in source-video time the predicted frame lies. The single-frame stage was trained on random offsets 1..120,
+    the motion modules and the full model at s = 8 only (8, 16, ..., 120 for 16 frames). A smaller s asks for the
+    motion of a shorter time span (slower motion per frame), with offsets the frame-wise embedding knows but a
+    spacing the motion modules never saw; a larger s asks for a longer span, and offsets past 120 (s > 8 at 16
+    frames) are outside anything the model was trained on.
+    """
+    return torch.arange(1, frames, dtype=torch.int64)[None] * stride
 
 
 @torch.no_grad()
@@ -252,7 +263,8 @@ class FlowRequest:
     image's size. ``text`` / ``negative_text``: [1, T, D] CLIP states (the negative pass runs only when
     ``settings.guided``). ``frames``: of the field, frame 0 included. ``seed``: drives every random draw, on the
     CPU, so results match across devices. ``control``: tracks on the image's canvas with ``frames`` frames
-    (needs the ControlNet). ``brush``: at the image's size; without it, the control's brush applies.
+    (needs the ControlNet). ``brush``: at the image's size; without it, the control's brush applies. ``stride``:
+    source-video frames between predicted frames (``frame_strides``; the model was trained at 8).
 
     Nothing is resampled: a control of another size or frame count is refused, naming both.
     """
@@ -267,10 +279,12 @@ class FlowRequest:
     seed: int = 0
     control: TrajectoryControl | None = None
     brush: Brush | None = None
+    stride: int = FRAME_STRIDE
 
     def __post_init__(self) -> None:
         check_size(self.height, self.width)
         check_number(self.frames, "frames", low=2, high=self.model.max_frames, integer=True)
+        check_number(self.stride, "stride", low=1, high=MAX_FRAME_STRIDE, integer=True)
         check_seed(self.seed)
         check_text(self.text, "positive", self.model.config.cross_attention_dim)
         if self.negative_text is not None:
@@ -321,6 +335,9 @@ def predict_motion_field(model: FlowModel, image_latent: torch.Tensor, request: 
                          f"{list(image_latent.shape)}")
     if (height, width) != TRAINED_SIZE:
         log.info("Motion-I2V stage 1 at %dx%d; the released model was trained at 512x320", width, height)
+    if request.stride * (frames - 1) > TRAINED_MAX_OFFSET:
+        log.info("Motion-I2V stage 1 with stride %d: the last frame lies %d source frames ahead, past the %d the "
+                 "model was trained on", request.stride, request.stride * (frames - 1), TRAINED_MAX_OFFSET)
     device, settings = model.unet.conv_in.weight.device, request.settings
     generator = seeded(request.seed)
     hint = request.control.hint() if request.control is not None else None
@@ -332,7 +349,7 @@ def predict_motion_field(model: FlowModel, image_latent: torch.Tensor, request: 
             unet=model.unet,
             image_latent=repeat(image_latent.float().to(device), "1 c h w -> 1 c f h w", f=frames - 1),
             text=request.text.to(device), negative_text=None if negative_text is None else negative_text.to(device),
-            stride=frame_strides(frames).to(device), guidance=settings.cfg, controlnet=model.controlnet,
+            stride=frame_strides(frames, request.stride).to(device), guidance=settings.cfg, controlnet=model.controlnet,
             control=control, control_scale=hint.strength if hint is not None else 1.0,
         )
         latents = sample(denoiser, noise, settings.sampler, settings.steps, eta=settings.eta, generator=generator,
