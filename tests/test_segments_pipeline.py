@@ -9,8 +9,22 @@ from __future__ import annotations
 import pytest
 import torch
 
-from motion_i2v.pipelines.animate import AnimationSettings, animate, decode_frames, encode_first_frame
-from motion_i2v.pipelines.flow_gen import FlowModel, TrajectoryControl, encode_reference, predict_motion_field
+from motion_i2v.flow import MotionField
+from motion_i2v.pipelines.animate import (
+    AnimationRequest,
+    AnimationSettings,
+    animate,
+    decode_frames,
+    encode_first_frame,
+)
+from motion_i2v.pipelines.flow_gen import (
+    FlowModel,
+    FlowRequest,
+    TrajectoryControl,
+    encode_reference,
+    predict_motion_field,
+)
+from motion_i2v.sampling import SamplerSettings
 from motion_i2v.segments.blend import join
 from motion_i2v.segments.plan import SegmentPlan, plan_segments
 from motion_i2v.segments.tracks import segment_tracks
@@ -51,11 +65,14 @@ def render_long(models, plan: SegmentPlan, tracks: Tracks, image: torch.Tensor) 
             image = parts[-1][segment.start - previous.start][None]
         control = TrajectoryControl(segment_tracks(tracks, segment), flow_unit=4)
         latent = encode_reference(models["image_vae"], image, torch.Generator().manual_seed(segment.index))
-        field = predict_motion_field(flow_model, latent, text, negative, hint=control.hint(segment.frames, HEIGHT, WIDTH),
-                                     frames=segment.frames, steps=1, seed=segment.index)
+        request = FlowRequest(flow_model.spec, HEIGHT, WIDTH, text, negative, frames=segment.frames,
+                              settings=SamplerSettings(steps=1), seed=segment.index, control=control)
+        field = MotionField(predict_motion_field(flow_model, latent, request))
         reference = encode_first_frame(models["image_vae"], image, torch.Generator().manual_seed(segment.index))
-        latents = animate(models["animation_unet"], reference, field, text, negative,
-                          settings=AnimationSettings(steps=1), generator=torch.Generator().manual_seed(segment.index))
+        unet = models["animation_unet"]
+        latents = animate(unet, reference, AnimationRequest(unet.config, HEIGHT, WIDTH, field, text, negative,
+                                                            AnimationSettings(steps=1)),
+                          generator=torch.Generator().manual_seed(segment.index))
         parts.append(decode_frames(models["image_vae"], latents))
     return parts
 
