@@ -11,15 +11,16 @@ from typing import Any
 
 import torch
 
-from ..motion_i2v.devices import resolve_dtype
+from ..motion_i2v.checks import check_choice
 from ..motion_i2v.flow import MotionField
 from ..motion_i2v.models.motion_augmented import PAIRINGS
-from ..motion_i2v.pipelines.animate import check_video, default_dtype, latent_static_region
-from ..motion_i2v.pipelines.flow_gen import check_size
+from ..motion_i2v.pipelines.animate import VAE_FACTOR, check_video, latent_still_region
+from ..motion_i2v.tracks.brush import Brush
 from ..motion_i2v.weights.release import release_names
-from .animator import DTYPE_CHOICES, preselect
-from .comfy import intermediate_device, model_files, model_path, torch_device
-from .convert import mask_to_engine
+from .animator import preselect
+from .comfy import model_files, model_path, network_dtype
+from .convert import brush_to_engine, image_to_engine, latent_samples, latent_to_comfy, vae_latent
+from .spec import FIELD, MOTION_MODULES, dtype_widget
 
 CATEGORY = "Motion-I2V/Stage 2"
 APPLY_NAME = "Motion-I2V Animate (native)"
@@ -27,7 +28,7 @@ APPLY_NAME = "Motion-I2V Animate (native)"
 
 @dataclass(frozen=True)
 class MotionModules:
-    """Loaded motion modules (socket MOTION_I2V_MOTION_MODULES).
+    """Loaded motion modules (socket ``spec.MOTION_MODULES``).
 
     ``patcher``: a ComfyUI ModelPatcher around ``motion_i2v.native.LdmMotionModules``; ``source``: the file.
     """
@@ -41,7 +42,7 @@ class MotionI2VLoadMotionModules:
     DISPLAY_NAME = "Motion-I2V Load Motion Modules"
     CATEGORY = CATEGORY
     FUNCTION = "load"
-    RETURN_TYPES = ("MOTION_I2V_MOTION_MODULES",)
+    RETURN_TYPES = (MOTION_MODULES,)
     RETURN_NAMES = ("motion_modules",)
     OUTPUT_TOOLTIPS = ("Motion-I2V's stage-2 motion modules, for Motion-I2V Animate (native).",)
     DESCRIPTION = (
@@ -60,41 +61,35 @@ class MotionI2VLoadMotionModules:
                     "tooltip": "Motion modules from models/motion_i2v: Motion-I2V's models/stage2/Motion_Module/"
                                "motion_block.bin (AnimateDiff-v2 key layout), or a plain mm_sd_v15_v2.ckpt.",
                 }),
-                "dtype": (list(DTYPE_CHOICES), {"default": "auto", "tooltip": (
-                    "Weight precision: auto = bf16 on GPUs that have it, else fp16; fp32 on the CPU. The layers cast "
-                    "to the UNet's precision as they run; the splat of the features always runs in fp32.")}),
+                "dtype": dtype_widget("the motion modules (their layers cast to the UNet's precision as they run; "
+                                      "the splat of the features always runs in fp32)"),
             },
         }
 
     def load(self, motion_module, dtype):
         from .comfy_native import load_motion_modules
 
-        dtype = default_dtype(torch_device()) if dtype == "auto" else resolve_dtype(dtype)
-        return (MotionModules(load_motion_modules(model_path(motion_module), dtype), motion_module),)
+        return (MotionModules(load_motion_modules(model_path(motion_module), network_dtype(dtype)), motion_module),)
 
 
 def first_frame_latent(image, vae, first_frame) -> torch.Tensor:
-    """The first frame's unscaled latent [1, 4, h, w] float32 on the CPU: ``first_frame``'s, else ``image`` encoded."""
+    """The first frame's unscaled latent [1, 4, h, w] float32 on the CPU: ``first_frame``'s, else ``image`` encoded
+    (its first image, RGB, checked)."""
     if first_frame is not None:
-        samples = first_frame["samples"] if isinstance(first_frame, dict) else None
-        if not isinstance(samples, torch.Tensor) or samples.ndim != 4 or samples.shape[1] != 4:
-            shape = list(samples.shape) if isinstance(samples, torch.Tensor) else type(first_frame).__name__
-            raise ValueError(f"first_frame: expected an SD LATENT [B, 4, h, w], got {shape}")
-        return samples[:1].float().cpu()
+        return latent_samples(first_frame, "first_frame")[:1]
     if image is None or vae is None:
         raise ValueError("image / vae / first_frame: connect the first frame, either as image and vae (VAE Encode is "
                          "done here) or as a LATENT in first_frame")
-    check_size(image.shape[1], image.shape[2])
-    return vae.encode(image[:1, :, :, :3]).float().cpu()
+    return vae_latent(vae, image_to_engine(image)[:1])
 
 
-def moving_region(brush: torch.Tensor | None, frames: int, latent_height: int, latent_width: int) -> torch.Tensor:
+def moving_region(brush: Brush | None, frames: int, latent_height: int, latent_width: int) -> torch.Tensor:
     """[F, 1, h, w] float: 1 where the sampler denoises, 0 where the video is held to the first frame (all of
-    frame 0; the unpainted cells of a brush [8h, 8w], 1 = may move, nearest per 8x8 cell as the official)."""
+    frame 0; the brush's still cells, nearest per 8x8 cell as the official)."""
     moving = torch.ones(frames, 1, latent_height, latent_width)
-    static = latent_static_region(brush, latent_height, latent_width)
-    if static is not None:
-        moving[1:] = 1 - static[0, 0, 0]
+    still = latent_still_region(brush, latent_height, latent_width)
+    if still is not None:
+        moving[1:] = 1 - still[0, 0, 0]
     moving[0] = 0
     return moving
 
@@ -128,8 +123,8 @@ class MotionI2VAnimateNative:
             "required": {
                 "model": ("MODEL", {"tooltip": "An SD1.5 MODEL (Load Checkpoint, then LoRA loaders and model "
                                                "patches)."}),
-                "motion_modules": ("MOTION_I2V_MOTION_MODULES", {"tooltip": "From Motion-I2V Load Motion Modules."}),
-                "motion_field": ("MOTION_FIELD", {"tooltip": "Where every pixel of the first frame moves in each "
+                "motion_modules": (MOTION_MODULES, {"tooltip": "From Motion-I2V Load Motion Modules."}),
+                "motion_field": (FIELD, {"tooltip": "Where every pixel of the first frame moves in each "
                                                              "frame, at the image's size (Predict Motion Field...)."}),
                 "pairing": (list(PAIRINGS), {"default": "official", "tooltip": (
                     "Which CFG half's first frame is warped: 'official' as the released weights were trained (the "
@@ -147,25 +142,28 @@ class MotionI2VAnimateNative:
         }
 
     def apply(self, model, motion_modules, motion_field, pairing, image=None, vae=None, first_frame=None, brush=None):
+        # Everything is checked before ComfyUI is touched; the field's size is the first frame's to be.
         if not isinstance(motion_field, MotionField):
-            raise ValueError(f"motion_field: expected a MOTION_FIELD, got {type(motion_field).__name__}")
-        if pairing not in PAIRINGS:
-            raise ValueError(f"pairing: expected one of {list(PAIRINGS)}, got {pairing!r}")
-        flow = motion_field.flow.float().cpu()
-        frames, _, height, width = flow.shape
-        brush_mask = mask_to_engine(brush, height, width, "brush") if brush is not None else None
+            raise ValueError(f"motion_field: expected a {FIELD}, got {type(motion_field).__name__}")
+        check_choice(pairing, PAIRINGS, "pairing")
+        height, width = motion_field.height, motion_field.width
         modules = motion_modules.patcher.model
-        check_video(modules.config, torch.zeros(1, 4, height // 8, width // 8), flow, brush_mask)
+        check_video(modules.config, motion_field, height, width)
+        held = None if brush is None else brush_to_engine(brush, height, width)
         from .comfy_native import MotionPatch, check_fits, motion_i2v_sampling
 
         check_fits(model, modules)
         sampling = motion_i2v_sampling(model.get_model_object("model_sampling"))
         reference = first_frame_latent(image, vae, first_frame)
-        check_video(modules.config, reference, flow, brush_mask)
-        moving = moving_region(brush_mask, frames, *reference.shape[2:])
+        if tuple(reference.shape[2:]) != (height // VAE_FACTOR, width // VAE_FACTOR):
+            raise ValueError(f"motion field: it is {width}x{height} but the first frame is "
+                             f"{reference.shape[3] * VAE_FACTOR}x{reference.shape[2] * VAE_FACTOR}; predict or resize "
+                             "the field at the image's size")
+        flow, frames = motion_field.flow.float().cpu(), motion_field.frames
+        moving = moving_region(held, frames, *reference.shape[2:])
         patch = MotionPatch(motion_modules.patcher, flow, pairing, reference, model.model.process_latent_in(reference),
                             moving, sampling)
-        latent = {"samples": (reference * (1 - moving)).to(intermediate_device())}
+        latent = latent_to_comfy(reference * (1 - moving))
         return (patch.apply(model), latent)
 
 

@@ -98,7 +98,7 @@ def add_patches(patches, weight, key):
 
 
 def test_model_input_wins_and_its_patches_are_applied(pack, nodes, models, monkeypatch):
-    monkeypatch.setattr(pack.nodes.animator, "calculate_weight", add_patches)
+    monkeypatch.setattr(pack.nodes.comfy, "calculate_weight", add_patches)
     weights = models[0]
     bare = to_ldm_unet(weights["sd_unet"], 1, [True, False])
     (animator,) = call_node(nodes[0], base_model=f"checkpoints/{SINGLE_FILE}", motion_module=MOTION, dtype="fp32",
@@ -109,7 +109,7 @@ def test_model_input_wins_and_its_patches_are_applied(pack, nodes, models, monke
 
 
 def test_model_patches_it_cannot_apply_are_refused_or_named(pack, nodes, models, monkeypatch, caplog):
-    monkeypatch.setattr(pack.nodes.animator, "calculate_weight", add_patches)
+    monkeypatch.setattr(pack.nodes.comfy, "calculate_weight", add_patches)
     bare = to_ldm_unet(models[0]["sd_unet"], 1, [True, False])
     load = dict(base_model=f"checkpoints/{SINGLE_FILE}", motion_module=MOTION, dtype="fp32")
     with pytest.raises(ValueError, match="model_sampling patch"):
@@ -239,4 +239,12 @@ def test_sampler_refuses_a_video_larger_than_the_memory_before_loading(nodes, sa
     with pytest.raises(memory.NotEnoughMemory, match=r"Motion-I2V stage 2 \(4 frames at 48x32, float32, CFG on\): "
                                                      r"needs about 8 MiB \(weights 0 KiB\) of RAM, but 1 MiB"):
         call_node(nodes[1], **{**sampler_inputs, "vae": vae})
+    assert not vae.encoded
+
+
+def test_sampler_refuses_a_seed_torch_cannot_take_before_any_work(nodes, sampler_inputs):
+    vae = WatchedVAE(sampler_inputs["vae"])
+    for seed in (-1, 2**64, 1.5):  # API prompts skip the widget's range
+        with pytest.raises(ValueError, match=r"seed: expected an integer in 0\.\.18446744073709551615"):
+            nodes[1]().sample(**{**sampler_inputs, "seed": seed, "vae": vae})
     assert not vae.encoded

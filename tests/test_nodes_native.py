@@ -52,17 +52,15 @@ def test_moving_region_holds_frame_0_and_the_unpainted_cells(native):
     assert moving[0].sum() == 0 and moving[1:].min() == 1
     brush = torch.zeros(HEIGHT, WIDTH)
     brush[:, : WIDTH // 2] = 1  # the left half may move
-    moving = native.moving_region(brush, FRAMES, 4, 6)
+    moving = native.moving_region(native.Brush.from_mask(brush, HEIGHT, WIDTH), FRAMES, 4, 6)
     assert moving[0].sum() == 0
     assert moving[1:, :, :, :3].min() == 1 and moving[1:, :, :, 3:].max() == 0
-    nothing_painted = native.moving_region(torch.zeros(HEIGHT, WIDTH), FRAMES, 4, 6)
-    assert torch.equal(nothing_painted, native.moving_region(None, FRAMES, 4, 6))
 
 
 def test_bad_inputs_are_refused_before_comfyui(pack, native, modules):
     apply = native.MotionI2VAnimateNative().apply
     first = {"samples": torch.zeros(1, 4, HEIGHT // 8, WIDTH // 8)}
-    with pytest.raises(ValueError, match="motion_field: expected a MOTION_FIELD"):
+    with pytest.raises(ValueError, match="motion_field: expected a MOTION_I2V_FIELD"):
         apply(None, modules, torch.zeros(FRAMES, 2, HEIGHT, WIDTH), "official", first_frame=first)
     with pytest.raises(ValueError, match="pairing: expected one of"):
         apply(None, modules, field(pack), "swapped", first_frame=first)

@@ -12,8 +12,22 @@ from functools import partial
 import pytest
 import torch
 
-from motion_i2v.pipelines.animate import AnimationSettings, animate, decode_frames, encode_first_frame
-from motion_i2v.pipelines.flow_gen import FlowModel, TrajectoryControl, encode_reference, predict_motion_field
+from motion_i2v.flow import MotionField
+from motion_i2v.pipelines.animate import (
+    AnimationRequest,
+    AnimationSettings,
+    animate,
+    decode_frames,
+    encode_first_frame,
+)
+from motion_i2v.pipelines.flow_gen import (
+    FlowModel,
+    FlowRequest,
+    TrajectoryControl,
+    encode_reference,
+    predict_motion_field,
+)
+from motion_i2v.sampling import SamplerSettings
 from motion_i2v.segments.blend import join
 from motion_i2v.segments.plan import SegmentPlan, plan_segments
 from motion_i2v.segments.render import EngineRender, PredictedMotion
@@ -61,12 +75,15 @@ def render_long(models, plan: SegmentPlan, tracks: Tracks, image: torch.Tensor) 
             image = parts[-1][segment.start - previous.start][None]
         control = TrajectoryControl(segment_tracks(tracks, segment), flow_unit=FLOW_UNIT)
         latent = encode_reference(models["image_vae"], image, torch.Generator().manual_seed(segment.index))
-        field = predict_motion_field(flow_model, latent, text, negative, hint=control.hint(segment.frames, HEIGHT, WIDTH),
-                                     frames=segment.frames, steps=1, seed=segment.index)
+        request = FlowRequest(flow_model.spec, HEIGHT, WIDTH, text, negative, frames=segment.frames,
+                              settings=SamplerSettings(steps=1), seed=segment.index, control=control)
+        field = MotionField(predict_motion_field(flow_model, latent, request))
         generator = torch.Generator().manual_seed(segment.index)  # the first frame's encoding, then the noise
         reference = encode_first_frame(models["image_vae"], image, generator)
-        latents = animate(models["animation_unet"], reference, field, text, negative,
-                          settings=AnimationSettings(steps=1), generator=generator)
+        unet = models["animation_unet"]
+        latents = animate(unet, reference, AnimationRequest(unet.config, HEIGHT, WIDTH, field, text, negative,
+                                                            AnimationSettings(steps=1)),
+                          generator=generator)
         parts.append(decode_frames(models["image_vae"], latents))
     return parts
 
@@ -99,9 +116,9 @@ def test_the_engine_loop_is_the_chain_written_out(models, overlap):
     image = torch.rand(1, 3, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(2))
     text, negative = prompts()
     flow_model = FlowModel(models["flow_unet"], models["flow_vae"], models["controlnet"])
-    motion = PredictedMotion(lambda: flow_model, flow_model.unet.config, True,
-                             partial(encode_reference, models["image_vae"]), text, negative, tracks=long_tracks(),
-                             flow_unit=FLOW_UNIT, steps=1)
+    motion = PredictedMotion(lambda: flow_model, flow_model.spec, partial(encode_reference, models["image_vae"]),
+                             text, negative, tracks=long_tracks(), flow_unit=FLOW_UNIT,
+                             settings=SamplerSettings(steps=1))
     stage2 = EngineRender(lambda: models["animation_unet"], models["animation_unet"].config,
                           partial(encode_first_frame, models["image_vae"]), partial(decode_frames, models["image_vae"]),
                           text, negative, AnimationSettings(steps=1))

@@ -16,7 +16,9 @@ from motion_i2v.flow import MotionField
 from motion_i2v.segments.fields import compose_segments, rebase_field
 from motion_i2v.segments.plan import SegmentPlan
 from motion_i2v.models import UNet3DConfig
+from motion_i2v.pipelines.flow_gen import FlowModelSpec
 from motion_i2v.segments.render import PredictedMotion, RebasedMotion, long_bytes, render_long
+from motion_i2v.tracks.brush import Brush
 from motion_i2v.tracks.value import Tracks
 from motion_i2v.weights.configs import bundled_config
 
@@ -36,14 +38,14 @@ class StillMotion:
     steps: int = 2
     calls: list = field(default_factory=list)
 
-    def check(self, plan, height, width):
+    def check(self, plan, height, width, brush):
         pass
 
     def __call__(self, segment, image, brush, seed, callback):
         self.calls.append(segment.index)
         for step in range(1, self.steps + 1):
             callback(step, self.steps, None)
-        return torch.zeros(segment.frames, 2, *image.shape[-2:])
+        return MotionField(torch.zeros(segment.frames, 2, *image.shape[-2:]))
 
 
 @dataclass
@@ -56,8 +58,8 @@ class NoiseRender:
     def check(self, plan, height, width, brush):
         pass
 
-    def __call__(self, segment, image, flow, brush, seed, callback):
-        self.got.append((segment, image.clone(), flow, brush, seed))
+    def __call__(self, segment, image, field, brush, seed, callback):
+        self.got.append((segment, image.clone(), field.flow, brush, seed))
         for step in range(1, self.steps + 1):
             callback(step, self.steps, torch.zeros(1))
         frames = torch.rand(segment.frames, 3, *image.shape[-2:], generator=torch.Generator().manual_seed(seed))
@@ -110,8 +112,9 @@ def test_one_progress_count_over_every_step_of_every_segment_and_cancel_stops_it
 
 
 def test_every_segment_holds_the_brush_of_the_image():
-    brush = torch.zeros(HEIGHT, WIDTH)
-    brush[:, 24:] = 1
+    mask = torch.zeros(HEIGHT, WIDTH)
+    mask[:, 24:] = 1
+    brush = Brush.from_mask(mask, HEIGHT, WIDTH)
     render = NoiseRender()
     render_long(SegmentPlan(46, 16), image(), StillMotion(), render, brush=brush)
     assert len(render.got) == 3 and all(held is brush for _, _, _, held, _ in render.got)
@@ -135,12 +138,15 @@ def test_inputs_are_checked_before_any_segment_runs(monkeypatch):
 
     def predicted(frames=46, width=WIDTH, controlnet=True, **options):
         tracks = Tracks(torch.zeros(frames, 1, 2), torch.ones(frames, 1, dtype=torch.bool), width, HEIGHT)
-        return PredictedMotion(unreachable, TINY_FLOW_UNET, controlnet, unreachable, TEXT, TEXT, tracks, **options)
+        return PredictedMotion(unreachable, FlowModelSpec(TINY_FLOW_UNET, controlnet), unreachable, TEXT,
+                               **{"negative_text": TEXT, "tracks": tracks, **options})
 
     cases = [
         (lambda: render_long(plan, image()[0], motion, render), r"image: expected \[1, 3, H, W\], got \[3, 32, 48\]"),
         (lambda: render_long(plan, image()[:, :, :, :44], motion, render), "multiples of 8"),
-        (lambda: render_long(plan, image(), motion, render, brush=torch.ones(8, 8)), r"brush: expected a mask"),
+        (lambda: render_long(plan, image(), motion, render, brush=Brush(torch.ones(8, 8, dtype=torch.bool))),
+         "brush: the mask is 8x8 but the image is 48x32"),
+        (lambda: render_long(plan, image(), motion, render, seed=-1), "seed: expected an integer in 0..18446744073709551615"),
         (lambda: render_long(plan, image(), RebasedMotion(MotionField(torch.zeros(40, 2, HEIGHT, WIDTH))), render),
          "motion field: it has 40 frames, the video 46"),
         (lambda: render_long(plan, image(), RebasedMotion(MotionField(torch.zeros(46, 2, 8, 8))), render),
@@ -148,10 +154,12 @@ def test_inputs_are_checked_before_any_segment_runs(monkeypatch):
         (lambda: render_long(plan, image(), predicted(frames=40), render), "tracks: they have 40 frames, the video 46"),
         (lambda: render_long(plan, image(), predicted(width=96), render),
          "tracks: they are on a 96x32 canvas but the image is 48x32"),
-        (lambda: render_long(plan, image(), predicted(controlnet=False), render), "needs the trajectory ControlNet"),
+        (lambda: render_long(plan, image(), predicted(controlnet=False), render),
+         "control: the flow model was loaded without its ControlNet"),
         (lambda: render_long(plan, image(), predicted(stride=17), render), r"stride: expected an integer in 1\.\.16"),
         (lambda: render_long(plan, image(), predicted(flow_unit=0), render), r"flow_unit: expected an integer"),
-        (lambda: render_long(SegmentPlan(46, 16), image(), predicted(sampler="nope"), render), "sampler: expected one"),
+        (lambda: render_long(plan, image(), predicted(negative_text=torch.zeros(1, 7, 5)), render),
+         r"negative: expected SD1.5 text states \[1, T, 32\], got \[1, 7, 5\]"),
     ]
     for call, message in cases:
         with pytest.raises(ValueError, match=message):

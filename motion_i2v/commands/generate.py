@@ -33,13 +33,13 @@ import torch
 import torch.nn.functional as F
 
 from ..checks import check_number
-from ..devices import resolve_device, resolve_dtype
+from ..devices import default_dtype, resolve_device, resolve_dtype
 from ..flow import MAX_FRAMES, MAX_SIDE
 from ..media import ANIMATION_EXTENSIONS, load_image, load_mask, save_animation, save_image
 from ..memory import check_memory, check_stage_memory, field_bytes
 from ..models import UNet3D, UNet3DConfig
 from ..models.motion_augmented import PAIRINGS
-from ..pipelines.animate import AnimationSettings, decode_frames, default_dtype, encode_first_frame
+from ..pipelines.animate import AnimationSettings, decode_frames, encode_first_frame
 from ..pipelines.flow_gen import (
     FRAME_STRIDE,
     MAX_FLOW_UNIT,
@@ -47,12 +47,14 @@ from ..pipelines.flow_gen import (
     NEGATIVE_PROMPT,
     VAE_CHUNK,
     FlowModel,
+    FlowModelSpec,
     encode_reference,
     load_flow_model,
 )
-from ..sampling import SAMPLERS
+from ..sampling import SAMPLERS, SamplerSettings
 from ..segments.plan import PASS_FRAMES, SegmentPlan, max_overlap
 from ..segments.render import EngineRender, PredictedMotion, long_bytes, render_long
+from ..tracks.brush import Brush
 from ..tracks.parsing import parse_drawing
 from ..tracks.raster import brush_mask
 from ..tracks.sampling import sample_tracks
@@ -162,9 +164,8 @@ def _check_memory(args, files: dict[str, Path], plan: SegmentPlan, height: int, 
     for stage, kinds, other in ((1, stage1, stage2), (2, stage2, stage1)):
         held = kinds + (other if len(plan) > 1 else [])
         weights = sum(files[kind].stat().st_size for kind in set(held))
-        guided = args.cfg > 1 if stage == 1 else args.cfg != 1
         check_stage_memory(stage, frames=frames, height=height, width=width, dtype=resolve_dtype(dtype),
-                           guided=guided, weights=weights, device=device,
+                           guided=args.cfg > 1, weights=weights, device=device,
                            vae_frames=min(VAE_CHUNK, frames - 1) if stage == 1 else 1)
     # the video and its fields, and the fields again for the picture beside --out
     check_memory(long_bytes(plan, height, width) + field_bytes(plan.frames + len(plan), height, width),
@@ -217,7 +218,7 @@ def _tiny_text_states(prompts: list[str], width: int) -> torch.Tensor:
 
 
 def _inputs(args, height: int, width: int):
-    """The image resized to [1, 3, H, W] 0..1, the brush [H, W] or None, and the tracks or None.
+    """The image resized to [1, 3, H, W] 0..1, the brush or None, and the tracks or None.
 
     Tracks and brush strokes are read on the source image (KJNodes coordinates are its pixels), then
     follow the resize, so the hint's flow unit stays in pixels of the video as in the demo.
@@ -233,6 +234,7 @@ def _inputs(args, height: int, width: int):
         brush = brush_mask(drawing)
     if brush is not None:
         brush = F.interpolate(brush[None, None], size=(height, width), mode="nearest")[0, 0]
+        brush = Brush.from_mask(brush, height, width, name="--brush")
     tracks = sample_tracks(drawing, args.frames).rescaled(width, height) if drawing and drawing.tracks else None
     return image.clamp(0, 1), brush, tracks
 
@@ -305,10 +307,10 @@ class _Networks:
 def _stages(args, networks: _Networks, tracks: Tracks | None) -> tuple[PredictedMotion, EngineRender]:
     """Stage 1 from the tracks and stage 2 in our engine, one segment at a time (``segments.render``)."""
     text = networks.texts(1, networks.flow_config.cross_attention_dim)
-    motion = PredictedMotion(networks.flow_model, networks.flow_config, networks.controlnet is not None,
+    motion = PredictedMotion(networks.flow_model, FlowModelSpec(networks.flow_config, networks.controlnet is not None),
                              lambda image, generator: encode_reference(networks.stage1_vae, image, generator),
-                             text[:1], text[1:], tracks, args.flow_unit, steps=args.steps, guidance=args.cfg,
-                             sampler=args.sampler, stride=args.stride)
+                             text[:1], text[1:], tracks, args.flow_unit,
+                             settings=SamplerSettings(args.steps, args.cfg, args.sampler), stride=args.stride)
     states = networks.texts(2, networks.animation_config.cross_attention_dim)
     settings = AnimationSettings(steps=args.steps, cfg=args.cfg, sampler=args.sampler, pairing=args.pairing)
     render = EngineRender(networks.unet, networks.animation_config,

@@ -1,4 +1,5 @@
-"""Motion-augmented temporal attention: the stage-2 "forward" motion modules (OFFICIAL.md 3.2).
+"""Motion-augmented temporal attention: the stage-2 "forward" motion modules
+(https://github.com/G-U-N/Motion-I2V/blob/bc787e167610a2c6f4d569eca71fb6a26e5b8c56/animation/models/forward_motion_module.py#L447-L619).
 
 In every temporal attention of the animation UNet, the layer-normed frame-0 features are
 forward-splatted along the motion field to every later frame, and the frames attend over both

@@ -31,16 +31,18 @@ from ..flow import MotionField
 from ..memory import FLOAT_BYTES, check_memory, field_bytes
 from ..models import UNet3D, UNet3DConfig
 from ..models.motion_augmented import max_guided_frames
-from ..pipelines.animate import AnimationSettings, animate, check_inputs
+from ..pipelines.animate import AnimationRequest, AnimationSettings, animate
 from ..pipelines.flow_gen import (
     FRAME_STRIDE,
     FlowModel,
+    FlowModelSpec,
+    FlowRequest,
     TrajectoryControl,
-    check_request,
     check_size,
     predict_motion_field,
 )
-from ..tracks.brush import static_region
+from ..sampling import SamplerSettings, check_seed, seeded
+from ..tracks.brush import Brush
 from ..tracks.value import Tracks
 from .blend import VideoJoin
 from .fields import rebase_bytes, rebase_field
@@ -61,11 +63,11 @@ class SegmentMotion(Protocol):
 
     steps: int
 
-    def check(self, plan: SegmentPlan, height: int, width: int) -> None:
+    def check(self, plan: SegmentPlan, height: int, width: int, brush: Brush | None) -> None:
         """Raise unless every segment of ``plan`` can get its motion at ``width`` x ``height``; no heavy work."""
 
-    def __call__(self, segment: Segment, image: torch.Tensor, brush: torch.Tensor | None, seed: int,
-                 callback: Callback) -> torch.Tensor:
+    def __call__(self, segment: Segment, image: torch.Tensor, brush: Brush | None, seed: int,
+                 callback: Callback) -> MotionField:
         """The segment's field [L, 2, H, W] pixels from ``image`` [1, 3, H, W] in [0, 1], its first frame."""
 
 
@@ -74,11 +76,11 @@ class SegmentRender(Protocol):
 
     steps: int
 
-    def check(self, plan: SegmentPlan, height: int, width: int, brush: torch.Tensor | None) -> None:
+    def check(self, plan: SegmentPlan, height: int, width: int, brush: Brush | None) -> None:
         """Raise unless every segment of ``plan`` can be rendered at ``width`` x ``height``; no heavy work."""
 
-    def __call__(self, segment: Segment, image: torch.Tensor, flow: torch.Tensor, brush: torch.Tensor | None,
-                 seed: int, callback: Callback) -> torch.Tensor:
+    def __call__(self, segment: Segment, image: torch.Tensor, field: MotionField, brush: Brush | None, seed: int,
+                 callback: Callback) -> torch.Tensor:
         """The segment's frames [L, 3, H, W] in [0, 1], frame 0 ``image`` as stage 2 reproduces it."""
 
 
@@ -110,16 +112,18 @@ def _counted(callback: Callback | None, before: int, total: int) -> Callback:
 
 
 def render_long(plan: SegmentPlan, image: torch.Tensor, motion: SegmentMotion, render: SegmentRender, *,
-                brush: torch.Tensor | None = None, seed: int = 0, callback: Callback | None = None) -> LongVideo:
-    """The video of ``plan`` from ``image`` [1, 3, H, W] in [0, 1] (module doc); ``brush``: [H, W] on the image,
-    1 = may move. Everything is checked before the first step."""
+                brush: Brush | None = None, seed: int = 0, callback: Callback | None = None) -> LongVideo:
+    """The video of ``plan`` from ``image`` [1, 3, H, W] in [0, 1] (module doc); ``brush``: on the image, held in
+    every segment. Everything is checked before the first step."""
     if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[:2] != (1, 3):
         shape = list(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise ValueError(f"image: expected [1, 3, H, W], got {shape}")
     height, width = image.shape[-2:]
     check_size(height, width)
-    static_region(brush, height, width)
-    motion.check(plan, height, width)
+    check_seed(seed)
+    if brush is not None:
+        brush.check_size(height, width, "the image")
+    motion.check(plan, height, width, brush)
     render.check(plan, height, width, brush)
     check_memory(long_bytes(plan, height, width), f"long video ({plan.frames} frames at {width}x{height})")
 
@@ -130,10 +134,10 @@ def render_long(plan: SegmentPlan, image: torch.Tensor, motion: SegmentMotion, r
     for segment in plan:
         done = segment.index * per_segment
         seed_k = segment_seed(seed, segment)
-        flow = motion(segment, first, brush, seed_k, _counted(callback, done, total)).float().cpu()
-        frames = render(segment, first, flow, brush, seed_k, _counted(callback, done + motion.steps, total))
+        field = motion(segment, first, brush, seed_k, _counted(callback, done, total))
+        frames = render(segment, first, field, brush, seed_k, _counted(callback, done + motion.steps, total))
         video.add(segment, frames)
-        fields.append(flow)
+        fields.append(field.flow.float().cpu())
         if segment.index + 1 < len(plan):
             seam = plan[segment.index + 1].start - segment.start
             first = frames[seam:seam + 1].float().cpu()
@@ -148,7 +152,7 @@ class RebasedMotion:
     check_cancel: CheckCancel | None = None
     steps: int = 0
 
-    def check(self, plan: SegmentPlan, height: int, width: int) -> None:
+    def check(self, plan: SegmentPlan, height: int, width: int, brush: Brush | None) -> None:
         if self.field.frames != plan.frames:
             raise ValueError(f"motion field: it has {self.field.frames} frames, the video {plan.frames}; give the "
                              f"video the field's frame count")
@@ -158,8 +162,8 @@ class RebasedMotion:
         check_memory(rebase_bytes(plan.length, height, width),
                      f"re-basing a motion field ({plan.length} frames at {width}x{height})")
 
-    def __call__(self, segment, image, brush, seed, callback) -> torch.Tensor:
-        return rebase_field(self.field, segment, check_cancel=self.check_cancel).motion.flow
+    def __call__(self, segment, image, brush, seed, callback) -> MotionField:
+        return rebase_field(self.field, segment, check_cancel=self.check_cancel).motion
 
 
 @dataclass(frozen=True)
@@ -168,29 +172,33 @@ class PredictedMotion:
     its frames, ``tracks.segment_tracks``; none visible there, or no tracks: from the prompt alone).
 
     ``model()``: the stage-1 networks on their device (called per segment, so a node can load them through ComfyUI's
-    memory management); ``config`` / ``controlnet``: the flow UNet's config and whether the ControlNet is loaded,
-    to check before anything loads. ``encode``: the first frame in [0, 1] -> its latent (``encode_reference``).
-    ``tracks``: over the whole video, on the image's canvas. The others are ``predict_motion_field``'s.
+    memory management); ``spec``: what they are, to check before anything loads. ``encode``: the first frame in
+    [0, 1] -> its latent (``encode_reference``). ``tracks``: over the whole video, on the image's canvas. The others
+    are ``FlowRequest``'s.
     """
 
     model: Callable[[], FlowModel]
-    config: UNet3DConfig
-    controlnet: bool
+    spec: FlowModelSpec
     encode: Encode
     text: torch.Tensor
     negative_text: torch.Tensor | None = None
     tracks: Tracks | None = None
     flow_unit: int = 64
     strength: float = 1.0
-    steps: int = 25
-    guidance: float = 7.0
-    sampler: str = "ddim"
+    settings: SamplerSettings = SamplerSettings()
     stride: int = FRAME_STRIDE
 
-    def _control(self, tracks: Tracks | None, brush: torch.Tensor | None) -> TrajectoryControl | None:
-        return None if tracks is None else TrajectoryControl(tracks, self.flow_unit, self.strength, brush)
+    @property
+    def steps(self) -> int:
+        return self.settings.steps
 
-    def check(self, plan: SegmentPlan, height: int, width: int) -> None:
+    def request(self, segment: Segment, height: int, width: int, brush: Brush | None, seed: int) -> FlowRequest:
+        tracks = None if self.tracks is None else segment_tracks(self.tracks, segment)
+        control = None if tracks is None else TrajectoryControl(tracks, self.flow_unit, self.strength, brush)
+        return FlowRequest(self.spec, height, width, self.text, self.negative_text, frames=segment.frames,
+                           settings=self.settings, seed=seed, control=control, brush=brush, stride=self.stride)
+
+    def check(self, plan: SegmentPlan, height: int, width: int, brush: Brush | None) -> None:
         if self.tracks is not None:
             if self.tracks.frames != plan.frames:
                 raise ValueError(f"tracks: they have {self.tracks.frames} frames, the video {plan.frames}; give "
@@ -198,25 +206,13 @@ class PredictedMotion:
             if (self.tracks.width, self.tracks.height) != (width, height):
                 raise ValueError(f"tracks: they are on a {self.tracks.width}x{self.tracks.height} canvas but the image "
                                  f"is {width}x{height}")
-            if not self.controlnet:
-                raise ValueError("tracks: steering stage 1 with tracks needs the trajectory ControlNet; load the flow "
-                                 "model with its controlnet file")
-            self._control(self.tracks, None)
-        latent = torch.zeros(1, 4, height // 8, width // 8)
-        check_request(latent, self.text, self.negative_text, frames=plan.length, steps=self.steps,
-                      sampler=self.sampler, hint=None, brush=None, max_frames=self.config.motion_max_len + 1,
-                      guidance=self.guidance, stride=self.stride)
+        for segment in plan:  # cheap: the tracks are cut, nothing is rasterised or encoded
+            self.request(segment, height, width, brush, 0)
 
-    def __call__(self, segment, image, brush, seed, callback) -> torch.Tensor:
-        height, width = image.shape[-2:]
-        tracks = None if self.tracks is None else segment_tracks(self.tracks, segment)
-        control = self._control(tracks, brush)
-        hint = None if control is None else control.hint(segment.frames, height, width)
-        latent = self.encode(image, torch.Generator().manual_seed(seed))
-        return predict_motion_field(self.model(), latent, self.text, self.negative_text, hint=hint, brush=brush,
-                                    frames=segment.frames, steps=self.steps, guidance=self.guidance,
-                                    sampler=self.sampler, seed=seed, stride=self.stride,
-                                    callback=lambda step, total: callback(step, total, None))
+    def __call__(self, segment, image, brush, seed, callback) -> MotionField:
+        request = self.request(segment, *image.shape[-2:], brush, seed)
+        latent = self.encode(image, seeded(seed))
+        return MotionField(predict_motion_field(self.model(), latent, request, callback=callback))
 
 
 @dataclass(frozen=True)
@@ -241,22 +237,18 @@ class EngineRender:
     def steps(self) -> int:
         return self.settings.steps
 
-    def check(self, plan: SegmentPlan, height: int, width: int, brush: torch.Tensor | None) -> None:
+    def request(self, height: int, width: int, field: MotionField, brush: Brush | None) -> AnimationRequest:
+        return AnimationRequest(self.config, height, width, field, self.positive, self.negative, self.settings, brush)
+
+    def check(self, plan: SegmentPlan, height: int, width: int, brush: Brush | None) -> None:
         limit = max_guided_frames(self.config.motion_max_len)
         if plan.length > limit:
             raise ValueError(f"segment_length: {plan.length} frames; one pass of the animation UNet renders at most "
                              f"{limit}")
-        field = torch.zeros(plan.length, 2, height, width)
-        check_inputs(self.config, torch.zeros(1, 4, height // 8, width // 8), field, self.positive, self.negative,
-                     brush)
-        if static_region(brush, height, width) is not None and self.settings.sampler != "ddim":
-            raise ValueError(f"brush: the motion brush re-noises the still region between DDIM steps; use the ddim "
-                             f"sampler with a brush (got {self.settings.sampler!r})")
+        self.request(height, width, MotionField(torch.zeros(plan.length, 2, height, width)), brush)
 
-    def __call__(self, segment, image, flow, brush, seed, callback) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(seed)
+    def __call__(self, segment, image, field, brush, seed, callback) -> torch.Tensor:
+        request = self.request(*image.shape[-2:], field, brush)
+        generator = seeded(seed)  # the first frame's encoding, then the noise
         reference = self.encode(image, generator)
-        latents = animate(self.unet(), reference, flow, self.positive, self.negative, brush=brush,
-                          settings=self.settings, generator=generator, callback=callback)
-        return self.decode(latents)
-
+        return self.decode(animate(self.unet(), reference, request, generator=generator, callback=callback))

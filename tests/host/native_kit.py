@@ -125,7 +125,7 @@ def conditioning(seed: int, tokens: int = TEXT_TOKENS) -> list:
 
 
 def motion_field(pack, seed: int = 3, frames: int = FRAMES):
-    """A MOTION_FIELD: a smooth random field at the image's size, up to ~6 px, frame 0 still."""
+    """A MOTION_I2V_FIELD: a smooth random field at the image's size, up to ~6 px, frame 0 still."""
     generator = torch.Generator().manual_seed(seed)
     coarse = torch.randn(frames, 2, 2, 3, generator=generator) * 3
     flow = torch.nn.functional.interpolate(coarse, size=(HEIGHT, WIDTH), mode="bilinear", align_corners=False)
