@@ -153,7 +153,7 @@ def test_inputs_are_checked_before_any_segment_runs(monkeypatch):
          "motion field: it is 8x8 but the image is 48x32"),
         (lambda: render_long(plan, image(), predicted(frames=40), render), "tracks: they have 40 frames, the video 46"),
         (lambda: render_long(plan, image(), predicted(width=96), render),
-         "tracks: they are on a 96x32 canvas but the image is 48x32"),
+         "control: the tracks are on a 96x32 canvas but the image is 48x32"),
         (lambda: render_long(plan, image(), predicted(controlnet=False), render),
          "control: the flow model was loaded without its ControlNet"),
         (lambda: render_long(plan, image(), predicted(stride=17), render), r"stride: expected an integer in 1\.\.16"),

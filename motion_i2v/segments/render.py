@@ -166,6 +166,13 @@ class RebasedMotion:
         return rebase_field(self.field, segment, check_cancel=self.check_cancel).motion
 
 
+def check_track_frames(tracks: Tracks, plan: SegmentPlan) -> None:
+    """Nothing is resampled: long tracks must have the video's frame count."""
+    if tracks.frames != plan.frames:
+        raise ValueError(f"tracks: they have {tracks.frames} frames, the video {plan.frames}; give Motion-I2V "
+                         f"Trajectories the video's frame count")
+
+
 @dataclass(frozen=True)
 class PredictedMotion:
     """Stage 1 per segment: the field predicted from the segment's first frame and its tracks (the long tracks cut at
@@ -200,12 +207,7 @@ class PredictedMotion:
 
     def check(self, plan: SegmentPlan, height: int, width: int, brush: Brush | None) -> None:
         if self.tracks is not None:
-            if self.tracks.frames != plan.frames:
-                raise ValueError(f"tracks: they have {self.tracks.frames} frames, the video {plan.frames}; give "
-                                 f"Motion-I2V Trajectories the video's frame count")
-            if (self.tracks.width, self.tracks.height) != (width, height):
-                raise ValueError(f"tracks: they are on a {self.tracks.width}x{self.tracks.height} canvas but the image "
-                                 f"is {width}x{height}")
+            check_track_frames(self.tracks, plan)
         for segment in plan:  # cheap: the tracks are cut, nothing is rasterised or encoded
             self.request(segment, height, width, brush, 0)
 
