@@ -20,7 +20,6 @@ import torch
 
 from ..motion_i2v.flow import MotionField
 from ..motion_i2v.memory import check_stage_memory, module_bytes
-from ..motion_i2v.models.motion_augmented import PAIRINGS
 from ..motion_i2v.pipelines.animate import AnimationSettings, latent_preview
 from ..motion_i2v.pipelines.flow_gen import VAE_CHUNK, LATENT_SCALE, TrajectoryControl
 from ..motion_i2v.sampling import SamplerSettings
@@ -55,6 +54,7 @@ from .spec import (
     LONG_MOTION,
     MOTION_MODULES,
     ksampler_widgets,
+    pairing_widget,
     sampler_widgets,
     stride_widget,
 )
@@ -177,6 +177,17 @@ class MotionI2VLongMotionFromField:
                            RebasedMotion(motion_field, check_interrupted)),)
 
 
+# What both loop nodes take beside their stage 2: the first frame, the motion and the brush
+LOOP_INPUTS = {
+    "vae": ("VAE", {"tooltip": "The SD1.5 VAE: encodes each segment's first frame, decodes its frames."}),
+    "image": ("IMAGE", {"tooltip": "The first frame; width and height multiples of 8 (512x320 as trained). Only the "
+                                   "first image of a batch is used."}),
+    "long_motion": (LONG_MOTION, {"tooltip": "From Motion-I2V Predict Long Motion or Long Motion From Field."}),
+}
+LOOP_BRUSH = ("MASK", {"tooltip": "Motion brush at the image's size: 1 = may move, 0 = held still in every segment. "
+                                  "Without it, the long motion's control's brush."})
+
+
 def _inputs(image, brush, long_motion) -> tuple[torch.Tensor, Brush | None]:
     """The first frame [1, 3, H, W] 0..1 and the brush in effect: the node's, else the control's."""
     if not isinstance(long_motion, LongMotion):
@@ -233,20 +244,11 @@ class MotionI2VLongVideo:
                 "animator": (ANIMATOR, {"tooltip": "From Motion-I2V Load Animator."}),
                 "positive": ("CONDITIONING", {"tooltip": "The prompt, encoded by the SD1.5 CLIP (CLIP Text Encode)."}),
                 "negative": ("CONDITIONING", {"tooltip": "The negative prompt, encoded by the SD1.5 CLIP."}),
-                "vae": ("VAE", {"tooltip": "The SD1.5 VAE: encodes each segment's first frame, decodes its frames."}),
-                "image": ("IMAGE", {"tooltip": "The first frame; width and height multiples of 8 (512x320 as "
-                                               "trained). Only the first image of a batch is used."}),
-                "long_motion": (LONG_MOTION, {"tooltip": "From Motion-I2V Predict Long Motion or Long Motion From "
-                                                         "Field."}),
+                **LOOP_INPUTS,
                 **sampler_widgets("video"),
-                "pairing": (list(PAIRINGS), {"default": "official", "tooltip": (
-                    "Which CFG half's frame-0 features are warped: 'official' as the released weights were trained "
-                    "(halves alternate per frame); 'per_sample' the corrected pairing (not what the weights saw).")}),
+                "pairing": pairing_widget(),
             },
-            "optional": {
-                "brush": ("MASK", {"tooltip": "Motion brush at the image's size: 1 = may move, 0 = held still in "
-                                              "every segment. Without it, the long motion's control's brush."}),
-            },
+            "optional": {"brush": LOOP_BRUSH},
         }
 
     def render(self, animator, positive, negative, vae, image, long_motion, seed, steps, cfg, sampler, pairing,
@@ -301,21 +303,12 @@ class MotionI2VLongVideoNative:
                 "positive": ("CONDITIONING", {"tooltip": "The prompt, as KSampler takes it (ControlNets applied "
                                                          "with one control image per frame of a segment)."}),
                 "negative": ("CONDITIONING", {"tooltip": "The negative prompt, as KSampler takes it."}),
-                "vae": ("VAE", {"tooltip": "The SD1.5 VAE: encodes each segment's first frame, decodes its frames."}),
-                "image": ("IMAGE", {"tooltip": "The first frame; width and height multiples of 8 (512x320 as "
-                                               "trained). Only the first image of a batch is used."}),
-                "long_motion": (LONG_MOTION, {"tooltip": "From Motion-I2V Predict Long Motion or Long Motion From "
-                                                         "Field."}),
+                **LOOP_INPUTS,
                 **{name: widgets[name] for name in ("seed", "steps", "cfg")},
                 **ksampler_widgets(),
-                "pairing": (list(PAIRINGS), {"default": "official", "tooltip": (
-                    "Which CFG half's first frame is warped: 'official' as the released weights were trained (the "
-                    "halves alternate per frame); 'per_sample' the corrected pairing (not what the weights saw).")}),
+                "pairing": pairing_widget(),
             },
-            "optional": {
-                "brush": ("MASK", {"tooltip": "Motion brush at the image's size: 1 = may move, 0 = held still in "
-                                              "every segment. Without it, the long motion's control's brush."}),
-            },
+            "optional": {"brush": LOOP_BRUSH},
         }
 
     def render(self, model, motion_modules, positive, negative, vae, image, long_motion, seed, steps, cfg,

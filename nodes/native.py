@@ -21,7 +21,7 @@ from ..motion_i2v.weights.release import release_names
 from .animator import preselect
 from .comfy import model_files, model_path, network_dtype
 from .convert import brush_to_engine, decode_latents, image_to_engine, latent_samples, latent_to_comfy, vae_latent
-from .spec import FIELD, MOTION_MODULES, dtype_widget
+from .spec import FIELD, MOTION_MODULES, dtype_widget, pairing_widget
 
 CATEGORY = "Motion-I2V/Stage 2"
 APPLY_NAME = "Motion-I2V Animate (native)"
@@ -127,9 +127,7 @@ class MotionI2VAnimateNative:
                 "motion_modules": (MOTION_MODULES, {"tooltip": "From Motion-I2V Load Motion Modules."}),
                 "motion_field": (FIELD, {"tooltip": "Where every pixel of the first frame moves in each "
                                                              "frame, at the image's size (Predict Motion Field...)."}),
-                "pairing": (list(PAIRINGS), {"default": "official", "tooltip": (
-                    "Which CFG half's first frame is warped: 'official' as the released weights were trained (the "
-                    "halves alternate per frame); 'per_sample' the corrected pairing (not what the weights saw).")}),
+                "pairing": pairing_widget(),
             },
             "optional": {
                 "image": ("IMAGE", {"tooltip": "The first frame (with vae); width and height multiples of 8 (512x320 "

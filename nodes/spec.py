@@ -9,6 +9,7 @@ the saved names when a workflow loads, so new links fit the old nodes too.
 from __future__ import annotations
 
 from ..motion_i2v.devices import DTYPES
+from ..motion_i2v.models.motion_augmented import PAIRINGS
 from ..motion_i2v.pipelines.flow_gen import (
     DEFAULT_GUIDANCE,
     DEFAULT_STEPS,
@@ -77,3 +78,10 @@ def ksampler_widgets() -> dict[str, tuple]:
             "ComfyUI's sampler, as on KSampler; ddim with ddim_uniform is the official DDIM.")}),
         "scheduler": (schedulers, {"default": OFFICIAL_KSAMPLER[1], "tooltip": "ComfyUI's scheduler, as on KSampler."}),
     }
+
+
+def pairing_widget() -> tuple:
+    """The CFG pairing of stage 2, on every node that renders it."""
+    return (list(PAIRINGS), {"default": "official", "tooltip": (
+        "Which CFG half's first-frame features are warped: 'official' as the released weights were trained (the "
+        "halves alternate per frame); 'per_sample' the corrected pairing (not what the weights saw).")})
