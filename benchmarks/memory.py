@@ -21,6 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from motion_i2v import camera, edit, preview, v2v, visualize  # noqa: E402
 from motion_i2v.flow import MotionField  # noqa: E402
+from motion_i2v.segments.fields import rebase_bytes  # noqa: E402
+from motion_i2v.segments.plan import PASS_FRAMES, SegmentPlan  # noqa: E402
+from motion_i2v.segments.render import RebasedMotion, long_bytes, render_long  # noqa: E402
 from motion_i2v.tracks import dense  # noqa: E402
 from motion_i2v.tracks.value import Tracks  # noqa: E402
 
@@ -35,6 +38,27 @@ def _field(generator):
 def _tracks(generator):
     path = torch.rand(FRAMES, TRACKS, 2, generator=generator) * torch.tensor([WIDTH - 1, HEIGHT - 1])
     return Tracks(path, torch.ones(FRAMES, TRACKS, dtype=torch.bool), WIDTH, HEIGHT)
+
+
+LONG = SegmentPlan(46, PASS_FRAMES)  # three segments
+
+
+class StandInRender:
+    """Stage 2 of a segment without a model: its frames are the first frame repeated (what the loop keeps of a
+    segment is its frames, as a real decode returns them)."""
+
+    steps = 0
+
+    def check(self, plan, height, width, brush):
+        pass
+
+    def __call__(self, segment, image, field, brush, seed, callback):
+        return image.expand(segment.frames, -1, -1, -1).clone()
+
+
+def _long_video(inputs):
+    image, field = inputs
+    return render_long(LONG, image, RebasedMotion(field), StandInRender())
 
 
 # name: (inputs from a generator, the operation on them, the estimate its check uses, in bytes)
@@ -55,6 +79,10 @@ CASES = {
     "resize_motion_2x": (lambda g: MotionField(_field(g), torch.rand(FRAMES, HEIGHT, WIDTH, generator=g)),
                          lambda field: v2v.resize_motion(field, 2 * HEIGHT, 2 * WIDTH),
                          v2v.resize_bytes(FRAMES, 2 * HEIGHT, 2 * WIDTH)),
+    # the long-video loop over a re-based camera field (stage 2 stood in for): what it keeps, and one re-basing
+    "long_video_46": (lambda g: (torch.rand(1, 3, HEIGHT, WIDTH, generator=g),
+                                 MotionField(camera.camera_field("pan_x", LONG.frames, HEIGHT, WIDTH, 40.0))),
+                      _long_video, long_bytes(LONG, HEIGHT, WIDTH) + rebase_bytes(PASS_FRAMES, HEIGHT, WIDTH)),
 }
 
 

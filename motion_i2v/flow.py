@@ -21,9 +21,11 @@ import torch.nn.functional as F
 
 from .checks import check_finite, check_number
 
-# The largest fields the nodes and the CLI make or read: a few times Motion-I2V's 16 frames and 512x320, and more than
-# a video model can use. Larger ones are refused before any allocation (a memory check also weighs the product).
-MAX_FRAMES = 256
+# The largest fields the nodes and the CLI make or read: a long video's motion (``segments.plan.MAX_FRAMES``, rendered
+# 16 frames at a time) and a few times the 512x320 the model was trained at. Larger ones are refused before any
+# allocation, and every operation that makes a field also weighs its size against the memory (1024 frames at 512x320
+# are 1.3 GB a field).
+MAX_FRAMES = 1024
 MAX_SIDE = 4096
 
 

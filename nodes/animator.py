@@ -12,7 +12,6 @@ from PIL import Image
 
 from ..motion_i2v.memory import check_stage_memory, module_bytes
 from ..motion_i2v.models import UNet3DConfig
-from ..motion_i2v.models.motion_augmented import PAIRINGS
 from ..motion_i2v.pipelines.animate import AnimationRequest, AnimationSettings, animate, latent_preview
 from ..motion_i2v.sampling import seeded
 from ..motion_i2v.weights.animator import check_animator_files, load_animator, load_animator_files
@@ -38,7 +37,7 @@ from .convert import (
     image_to_engine,
     scaled_latent_to_comfy,
 )
-from .spec import ANIMATOR, FIELD, dtype_widget, sampler_widgets
+from .spec import ANIMATOR, FIELD, dtype_widget, pairing_widget, sampler_widgets
 
 BASE_FROM_MODEL = "(MODEL input)"
 BASE_FOLDERS = ("checkpoints", "motion_i2v")  # ComfyUI's checkpoints, and the release layout's stage-2 UNets
@@ -186,9 +185,7 @@ class MotionI2VMotionGuidedSampler:
                 "motion_field": (FIELD, {"tooltip": "Where every pixel of the image moves in each frame, at the "
                                                     "image's size (Predict Motion Field, or a preview field)."}),
                 **sampler_widgets("video"),
-                "pairing": (list(PAIRINGS), {"default": "official", "tooltip": (
-                    "Which CFG half's frame-0 features are warped: 'official' as the released weights were trained "
-                    "(halves alternate per frame); 'per_sample' the corrected pairing (not what the weights saw).")}),
+                "pairing": pairing_widget(),
             },
             "optional": {
                 "brush": ("MASK", {"tooltip": "Motion brush at the image's size: 1 = may move, 0 = held at the first "

@@ -149,6 +149,16 @@ def check_interrupted() -> None:
         _mm.throw_exception_if_processing_interrupted()
 
 
+def ksampler_choices(official: tuple[str, str]) -> tuple[list[str], list[str]]:
+    """KSampler's sampler and scheduler names, ComfyUI's own lists; outside ComfyUI (where nothing samples with
+    them) only the ``official`` pair."""
+    if _mm is None:
+        return [official[0]], [official[1]]
+    import comfy.samplers
+
+    return list(comfy.samplers.KSampler.SAMPLERS), list(comfy.samplers.KSampler.SCHEDULERS)
+
+
 def previews_enabled() -> bool:
     """Whether ComfyUI shows live previews: ``--preview-method``, which the frontend's "Live preview method"
     setting overrides per prompt (ComfyUI writes that choice back into its args before each prompt)."""

@@ -20,6 +20,9 @@ and 0.33 share (``comfy/patcher_extension.py`` is the same file in both):
   exactly; the field moves to the device once.
 - ``add_object_patch("model_sampling")``: AnimateDiff's linear-beta schedule, keeping the model's
   prediction type (epsilon or v, a ``ModelSamplingDiscrete`` patch applied before this node included).
+
+The long-video loop samples each segment itself (``sample_video``: what KSampler runs, with the loop's own
+progress bar) and shows ComfyUI's live previews (``latent_previewer``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ import comfy.model_patcher
 import comfy.model_sampling
 import comfy.ops
 import comfy.patcher_extension
+import comfy.sample
+import latent_preview
 import torch
 
 from ..motion_i2v.models.motion_augmented import MotionGuidance
@@ -263,3 +268,24 @@ class MotionPatch:
             "the two halves of one [negative, positive] batch across each other; in a call that is not such a "
             "batch (memory short, or a patch such as Perturbed-Attention Guidance runs the positive alone) each "
             "prompt warps its own first frame, as the 'per_sample' pairing does.", NODE, list(parts))
+
+
+def sample_video(model, latent: torch.Tensor, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str,
+                 positive, negative, callback) -> torch.Tensor:
+    """KSampler's run of ``model`` on ``latent`` [F, 4, h, w] (unscaled): ComfyUI's noise for ``seed``, its sampler and
+    scheduler; ``callback(step, steps, x0)`` after each step (x0: its prediction [F, 4, h, w]) instead of KSampler's
+    own progress bar, so a node sampling several times shows one. Returns [F, 4, h, w] unscaled float32 on the CPU."""
+    noise = comfy.sample.prepare_noise(latent, seed)
+
+    def report(step, x0, x, total_steps):
+        callback(step + 1, total_steps, x0)
+
+    return comfy.sample.sample(model, noise, steps, cfg, sampler_name, scheduler, positive, negative, latent,
+                               callback=report, disable_pbar=True, seed=seed).float().cpu()
+
+
+def latent_previewer(model):
+    """ComfyUI's live-preview decoder for ``model``'s latents: ``preview(x0 [F, 4, h, w]) -> PIL image`` of the first
+    frame, as KSampler shows; None when the preview method gives none."""
+    previewer = latent_preview.get_previewer(model.load_device, model.model.latent_format)
+    return None if previewer is None else lambda x0: previewer.decode_latent_to_preview(x0[:1])

@@ -111,3 +111,10 @@ def field_to_comfy(flow: torch.Tensor, reliability: torch.Tensor | None = None) 
     """A motion field output on the intermediate device (checked once, as every ``MotionField`` is when made)."""
     device = intermediate_device()
     return MotionField(flow.to(device), None if reliability is None else reliability.to(device))
+
+
+def decode_latents(vae, samples: torch.Tensor) -> torch.Tensor:
+    """Unscaled latents [F, 4, h, w] (ComfyUI's) -> frames [F, 3, H, W] float32 0..1 on the CPU, through a ComfyUI
+    VAE, as VAE Decode does (a video VAE's [B, F, H, W, C] flattened to frames)."""
+    images = vae.decode(samples)
+    return image_to_engine(images.reshape(-1, *images.shape[-3:]), "decoded frames").cpu()

@@ -10,6 +10,7 @@ from ..motion_i2v.memory import check_stage_memory, module_bytes
 from ..motion_i2v.models import UNet3DConfig
 from ..motion_i2v.pipelines.flow_gen import (
     DEFAULT_FRAMES,
+    FRAME_STRIDE,
     VAE_CHUNK,
     FlowModel,
     FlowModelSpec,
@@ -41,7 +42,7 @@ from .convert import (
     image_from_engine,
     image_to_engine,
 )
-from .spec import CONTROL, FIELD, FLOW_MODEL, TRACKS, dtype_widget, sampler_widgets
+from .spec import CONTROL, FIELD, FLOW_MODEL, TRACKS, dtype_widget, sampler_widgets, stride_widget
 
 CATEGORY = "Motion-I2V/Stage 1"
 NO_CONTROLNET = "none"
@@ -204,6 +205,7 @@ class MotionI2VPredictMotionField:
                 **{name: widgets[name] for name in ("steps", "cfg", "seed", "sampler")},
             },
             "optional": {
+                "stride": stride_widget(),  # optional: prompts saved before it still validate
                 "control": (CONTROL, {"tooltip": "Trajectory control, from Motion-I2V Trajectory Control (needs the "
                             "ControlNet in the flow model); its tracks must be on this image with these frames."}),
                 "brush": ("MASK", {"tooltip": "Motion brush at the image size: 1 = may move; the field is zeroed "
@@ -211,8 +213,8 @@ class MotionI2VPredictMotionField:
             },
         }
 
-    def predict(self, flow_model, vae, image, positive, negative, frames, steps, cfg, seed, sampler, control=None,
-                brush=None):
+    def predict(self, flow_model, vae, image, positive, negative, frames, steps, cfg, seed, sampler,
+                stride=FRAME_STRIDE, control=None, brush=None):
         # Every input is checked, once, before the image is encoded or the models move to the device.
         pixels = image_to_engine(image, "image")[:1]
         height, width = pixels.shape[-2:]
@@ -220,6 +222,7 @@ class MotionI2VPredictMotionField:
             flow_model.spec, height, width, conditioning_states(positive, "positive"),
             conditioning_states(negative, "negative"), frames=frames, settings=SamplerSettings(steps, cfg, sampler),
             seed=seed, control=control, brush=None if brush is None else brush_to_engine(brush, height, width),
+            stride=stride,
         )
         modules, device = flow_model.modules(), torch_device()
         check_stage_memory(1, frames=frames, height=height, width=width, dtype=next(modules[0].parameters()).dtype,

@@ -15,12 +15,13 @@ from ..motion_i2v.checks import check_choice
 from ..motion_i2v.flow import MotionField
 from ..motion_i2v.models.motion_augmented import PAIRINGS
 from ..motion_i2v.pipelines.animate import VAE_FACTOR, check_video, latent_still_region
+from ..motion_i2v.segments.plan import SegmentPlan
 from ..motion_i2v.tracks.brush import Brush
 from ..motion_i2v.weights.release import release_names
 from .animator import preselect
 from .comfy import model_files, model_path, network_dtype
-from .convert import brush_to_engine, image_to_engine, latent_samples, latent_to_comfy, vae_latent
-from .spec import FIELD, MOTION_MODULES, dtype_widget
+from .convert import brush_to_engine, decode_latents, image_to_engine, latent_samples, latent_to_comfy, vae_latent
+from .spec import FIELD, MOTION_MODULES, dtype_widget, pairing_widget
 
 CATEGORY = "Motion-I2V/Stage 2"
 APPLY_NAME = "Motion-I2V Animate (native)"
@@ -126,9 +127,7 @@ class MotionI2VAnimateNative:
                 "motion_modules": (MOTION_MODULES, {"tooltip": "From Motion-I2V Load Motion Modules."}),
                 "motion_field": (FIELD, {"tooltip": "Where every pixel of the first frame moves in each "
                                                              "frame, at the image's size (Predict Motion Field...)."}),
-                "pairing": (list(PAIRINGS), {"default": "official", "tooltip": (
-                    "Which CFG half's first frame is warped: 'official' as the released weights were trained (the "
-                    "halves alternate per frame); 'per_sample' the corrected pairing (not what the weights saw).")}),
+                "pairing": pairing_widget(),
             },
             "optional": {
                 "image": ("IMAGE", {"tooltip": "The first frame (with vae); width and height multiples of 8 (512x320 "
@@ -147,24 +146,74 @@ class MotionI2VAnimateNative:
             raise ValueError(f"motion_field: expected a {FIELD}, got {type(motion_field).__name__}")
         check_choice(pairing, PAIRINGS, "pairing")
         height, width = motion_field.height, motion_field.width
-        modules = motion_modules.patcher.model
-        check_video(modules.config, motion_field, height, width)
+        check_video(motion_modules.patcher.model.config, motion_field, height, width)
         held = None if brush is None else brush_to_engine(brush, height, width)
-        from .comfy_native import MotionPatch, check_fits, motion_i2v_sampling
-
-        check_fits(model, modules)
-        sampling = motion_i2v_sampling(model.get_model_object("model_sampling"))
+        sampling = native_sampling(model, motion_modules)
         reference = first_frame_latent(image, vae, first_frame)
-        if tuple(reference.shape[2:]) != (height // VAE_FACTOR, width // VAE_FACTOR):
-            raise ValueError(f"motion field: it is {width}x{height} but the first frame is "
-                             f"{reference.shape[3] * VAE_FACTOR}x{reference.shape[2] * VAE_FACTOR}; predict or resize "
-                             "the field at the image's size")
-        flow, frames = motion_field.flow.float().cpu(), motion_field.frames
-        moving = moving_region(held, frames, *reference.shape[2:])
-        patch = MotionPatch(motion_modules.patcher, flow, pairing, reference, model.model.process_latent_in(reference),
-                            moving, sampling)
-        latent = latent_to_comfy(reference * (1 - moving))
-        return (patch.apply(model), latent)
+        patched, latent = motion_i2v_model(model, motion_modules, sampling, motion_field, pairing, reference, held)
+        return (patched, latent_to_comfy(latent))
+
+
+def native_sampling(model, motion_modules: MotionModules):
+    """The checks of a MODEL against the motion modules, before any work: they fit its UNet, and its noise schedule
+    can be rebuilt on AnimateDiff's betas; returns that schedule (a model_sampling)."""
+    from .comfy_native import check_fits, motion_i2v_sampling
+
+    check_fits(model, motion_modules.patcher.model)
+    return motion_i2v_sampling(model.get_model_object("model_sampling"))
+
+
+def motion_i2v_model(model, motion_modules: MotionModules, sampling, field: MotionField, pairing: str,
+                     reference: torch.Tensor, brush: Brush | None) -> tuple[Any, torch.Tensor]:
+    """A clone of ``model`` with Motion-I2V inside, for ``field`` from the first frame's unscaled latent ``reference``
+    [1, 4, h, w], and the video latent to sample [F, 4, h, w] (unscaled: frame 0 and the brush's still cells hold
+    the first frame). ``sampling``: ``native_sampling``'s."""
+    from .comfy_native import MotionPatch
+
+    height, width = field.height, field.width
+    if tuple(reference.shape[2:]) != (height // VAE_FACTOR, width // VAE_FACTOR):
+        raise ValueError(f"motion field: it is {width}x{height} but the first frame is "
+                         f"{reference.shape[3] * VAE_FACTOR}x{reference.shape[2] * VAE_FACTOR}; predict or resize "
+                         "the field at the image's size")
+    moving = moving_region(brush, field.frames, *reference.shape[2:])
+    patch = MotionPatch(motion_modules.patcher, field.flow.float().cpu(), pairing, reference,
+                        model.model.process_latent_in(reference), moving, sampling)
+    return patch.apply(model), reference * (1 - moving)
+
+
+@dataclass(frozen=True)
+class NativeRender:
+    """Stage 2 of one long-video segment on the native path (a ``segments.render.SegmentRender``): the first frame
+    through the VAE, a Motion-I2V clone of ``model`` for the segment's field, ComfyUI's sampler as KSampler runs it
+    (its noise from the seed, any sampler and scheduler), then VAE Decode. ``positive`` / ``negative``: ComfyUI
+    CONDITIONING, as KSampler takes it."""
+
+    model: Any
+    motion_modules: MotionModules
+    vae: Any
+    positive: list
+    negative: list
+    steps: int
+    cfg: float
+    sampler_name: str
+    scheduler: str
+    pairing: str
+
+    def check(self, plan: SegmentPlan, height: int, width: int, brush: Brush | None) -> None:
+        check_choice(self.pairing, PAIRINGS, "pairing")
+        still = MotionField(torch.zeros(1, 2, 1, 1).expand(plan.length, 2, height, width))  # no memory: a view
+        check_video(self.motion_modules.patcher.model.config, still, height, width)
+        native_sampling(self.model, self.motion_modules)
+
+    def __call__(self, segment, image, field, brush, seed, callback) -> torch.Tensor:
+        from .comfy_native import sample_video
+
+        sampling = native_sampling(self.model, self.motion_modules)
+        model, latent = motion_i2v_model(self.model, self.motion_modules, sampling, field, self.pairing,
+                                         vae_latent(self.vae, image), brush)
+        samples = sample_video(model, latent, seed, self.steps, self.cfg, self.sampler_name, self.scheduler,
+                               self.positive, self.negative, callback)
+        return decode_latents(self.vae, samples)
 
 
 NODES = [MotionI2VLoadMotionModules, MotionI2VAnimateNative]

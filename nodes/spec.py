@@ -9,18 +9,28 @@ the saved names when a workflow loads, so new links fit the old nodes too.
 from __future__ import annotations
 
 from ..motion_i2v.devices import DTYPES
-from ..motion_i2v.pipelines.flow_gen import DEFAULT_GUIDANCE, DEFAULT_STEPS
+from ..motion_i2v.models.motion_augmented import PAIRINGS
+from ..motion_i2v.pipelines.flow_gen import (
+    DEFAULT_GUIDANCE,
+    DEFAULT_STEPS,
+    FRAME_STRIDE,
+    MAX_FRAME_STRIDE,
+    TRAINED_MAX_OFFSET,
+)
 from ..motion_i2v.sampling import MAX_GUIDANCE, MAX_SEED, MAX_STEPS, SAMPLERS
+from .comfy import ksampler_choices
 
 FLOW_MODEL = "MOTION_I2V_FLOW_MODEL"
 CONTROL = "MOTION_I2V_CONTROL"
 ANIMATOR = "MOTION_I2V_ANIMATOR"
 MOTION_MODULES = "MOTION_I2V_MOTION_MODULES"
 FIELD = "MOTION_I2V_FIELD"
+LONG_MOTION = "MOTION_I2V_LONG_MOTION"
 TRACKS = "TRACKS"  # ComfyUI core's (Wan-Move), with the canvas size added
 LEGACY_TYPES = {"MI2V_FLOW_MODEL": FLOW_MODEL, "MI2V_CONTROL": CONTROL, "MOTION_FIELD": FIELD}
 
 DTYPE_CHOICES = ("auto", *DTYPES)
+OFFICIAL_KSAMPLER = ("ddim", "ddim_uniform")  # KSampler's sampler and scheduler that run the official DDIM
 
 
 def sampler_widgets(result: str) -> dict[str, tuple]:
@@ -48,3 +58,30 @@ def dtype_widget(networks: str) -> tuple:
     return (list(DTYPE_CHOICES), {"default": "auto", "tooltip": (
         f"Weight precision of {networks}: auto = bf16 on GPUs that have it, else fp16; fp32 on the CPU. The "
         "release is fp32.")})
+
+
+def stride_widget() -> tuple:
+    """Stage 1's time span, on Predict Motion Field and Predict Long Motion."""
+    return ("INT", {"default": FRAME_STRIDE, "min": 1, "max": MAX_FRAME_STRIDE, "tooltip": (
+        f"Time span of the field: source-video frames between two predicted frames (official {FRAME_STRIDE}, "
+        f"the only one the motion modules were trained at; frame k asks for the motion k x stride frames ahead, "
+        f"and training saw 1..{TRAINED_MAX_OFFSET}). Smaller gives slower, subtler motion; larger asks for "
+        f"faster motion, past what training saw when 15 x stride > {TRAINED_MAX_OFFSET}, so less reliably.")})
+
+
+def ksampler_widgets() -> dict[str, tuple]:
+    """KSampler's sampler_name and scheduler, for the native nodes that sample themselves, with the official pair
+    first chosen."""
+    samplers, schedulers = ksampler_choices(OFFICIAL_KSAMPLER)
+    return {
+        "sampler_name": (samplers, {"default": OFFICIAL_KSAMPLER[0], "tooltip": (
+            "ComfyUI's sampler, as on KSampler; ddim with ddim_uniform is the official DDIM.")}),
+        "scheduler": (schedulers, {"default": OFFICIAL_KSAMPLER[1], "tooltip": "ComfyUI's scheduler, as on KSampler."}),
+    }
+
+
+def pairing_widget() -> tuple:
+    """The CFG pairing of stage 2, on every node that renders it."""
+    return (list(PAIRINGS), {"default": "official", "tooltip": (
+        "Which CFG half's first-frame features are warped: 'official' as the released weights were trained (the "
+        "halves alternate per frame); 'per_sample' the corrected pairing (not what the weights saw).")})

@@ -6,6 +6,7 @@ import json
 
 import torch
 
+from ..motion_i2v.segments.plan import MAX_FRAMES
 from ..motion_i2v.tracks.dense import dense_field
 from ..motion_i2v.tracks.overlay import overlay_tracks
 from ..motion_i2v.tracks.parsing import POINT_LISTS, parse_drawing
@@ -46,7 +47,11 @@ EDITOR_SHORTCUTS = (
     ",: select the previous track\n"
     ".: select the next track\n"
     "Left: previous frame\n"
-    "Right: next frame"
+    "Right: next frame\n"
+    "Shift+Left: 10 frames back\n"
+    "Shift+Right: 10 frames on\n"
+    "Home: first frame\n"
+    "End: last frame"
 )
 
 
@@ -102,8 +107,9 @@ class MotionI2VTrajectories:
                                "tracks are static anchors. May be empty when tracks are connected.",
                 }),
                 "frames": ("INT", {
-                    "default": 16, "min": 2, "max": 128,
-                    "tooltip": "Number of frames to sample every track to (Motion-I2V makes 16).",
+                    "default": 16, "min": 2, "max": MAX_FRAMES,
+                    "tooltip": "Number of frames to sample every track to (Motion-I2V makes 16 in one pass; a long "
+                               "video, up to 1024, is rendered 16 frames at a time).",
                 }),
                 "width": ("INT", {
                     "default": 512, "min": 8, "max": 8192, "step": 8,

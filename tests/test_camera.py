@@ -112,8 +112,8 @@ def test_progress_of_a_single_frame_is_zero():
     [
         (lambda: camera_field("dolly", F, H, W, 1.0), "camera preset: expected one of"),
         (lambda: camera_field("zoom_in", F, H, W, 0.0), "scale factor > 0"),
-        (lambda: camera_field("pan_x", 0, H, W, 1.0), r"camera motion frames: expected an integer in 1\.\.256, got 0"),
-        (lambda: camera_field("pan_x", 257, H, W, 1.0), r"camera motion frames: expected an integer in 1\.\.256, got 257"),
+        (lambda: camera_field("pan_x", 0, H, W, 1.0), r"camera motion frames: expected an integer in 1\.\.1024, got 0"),
+        (lambda: camera_field("pan_x", 1025, H, W, 1.0), r"camera motion frames: expected an integer in 1\.\.1024, got 1025"),
         (lambda: camera_field("pan_x", F, H, 4097, 1.0), r"camera motion width: expected an integer in 1\.\.4096"),
         (lambda: camera_field("pan_x", F, H, W, 1e300), r"camera amount: expected a finite number in -4096\.0\.\.4096"),
         (lambda: camera_field("zoom_out", F, H, W, 1e-30), "scale factor > 0"),
@@ -137,3 +137,7 @@ def test_a_camera_move_larger_than_the_memory_is_refused_before_allocating(monke
                                                      r"160\.0 GiB of RAM, but 16\.0 GiB is available"):
         camera_field("pan_x", 256, 4096, 4096, 1.0)
     assert camera_field("pan_x", 16, 512, 512, 1.0).shape == (16, 2, 512, 512)  # 80 MiB: fits
+    # the longest field (1024 frames) at the trained 512x320: 5 x 1024 x 2 x 320 x 512 x 4 bytes
+    monkeypatch.setattr(memory, "ram_available", lambda: 4 * 2**30)
+    with pytest.raises(memory.NotEnoughMemory, match=r"camera motion \(1024 frames at 512x320\): needs about 6\.2 GiB"):
+        camera_field("zoom_in", 1024, 320, 512, 1.5)

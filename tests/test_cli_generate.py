@@ -20,8 +20,8 @@ EXAMPLES = "example_inputs"
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """One --tiny run of both stages (4 frames, 64x40, 2 steps) into a fresh folder, its tiny models in a temporary
-    folder under ``temp``; its stderr is kept."""
+    """One --tiny run of both stages (46 frames: 3 segments, 64x40, 1 step) into a fresh folder, its tiny models in
+    a temporary folder under ``temp``; its stderr is kept."""
     folder = tmp_path_factory.mktemp("generate")
     out, errors = folder / "video.webp", io.StringIO()
     (folder / "temp").mkdir()
@@ -29,7 +29,7 @@ def tiny_run(tmp_path_factory):
         patch.setattr(tempfile, "tempdir", str(folder / "temp"))
         code = main(["generate", "--tiny", "--image", f"{EXAMPLES}/image.png", "--tracks", f"{EXAMPLES}/tracks_kj.txt",
                      "--brush", f"{EXAMPLES}/brush.png", "--prompt", "a windy day",
-                     "--out", str(out), "--frames", "4", "--width", "64", "--height", "40", "--steps", "2"])
+                     "--out", str(out), "--frames", "46", "--width", "64", "--height", "40", "--steps", "1"])
     return code, out, folder, errors.getvalue()
 
 
@@ -37,10 +37,11 @@ def test_tiny_run_writes_the_video_and_says_it_is_noise(tiny_run):
     code, out, folder, errors = tiny_run
     assert code == 0, errors
     assert NOISE_WARNING in errors
+    assert "both stages, 3 segments: step 6/6" in errors  # 1 step of each stage in each segment
     with Image.open(out) as video:
-        assert video.size == (64, 40) and video.n_frames == 4
+        assert video.size == (64, 40) and video.n_frames == 46  # 16 + 15 + 15: each seam once
         first = np.asarray(video.convert("RGB"))
-        video.seek(3)
+        video.seek(45)
         assert not np.array_equal(first, np.asarray(video.convert("RGB")))
     assert (folder / "video_flow.png").is_file()
     assert not list((folder / "temp").iterdir()), "the tiny models' temporary folder (17 MB) was left behind"
@@ -49,7 +50,14 @@ def test_tiny_run_writes_the_video_and_says_it_is_noise(tiny_run):
 @pytest.mark.parametrize("arguments, message", [
     (["--out", "video.txt", "--tiny"], "the extension must be one of"),
     (["--out", "video.webp"], "--models: give the official release folder"),
-    (["--out", "video.webp", "--tiny", "--frames", "17"], "--frames: expected 2..16, got 17"),
+    (["--out", "video.webp", "--tiny", "--frames", "1"], "--frames: expected an integer in 2..1024, got 1"),
+    (["--out", "video.webp", "--tiny", "--frames", "1025"], "--frames: expected an integer in 2..1024, got 1025"),
+    (["--out", "video.webp", "--tiny", "--frames", "46", "--overlap", "8"],
+     "--overlap: expected an integer in 0..7 for segment_length 16 (each segment must start after the frames the "
+     "previous one blends: 2 x overlap < segment_length - 1), got 8"),
+    (["--out", "video.webp", "--tiny", "--overlap", "-1"], "--overlap: expected an integer in 0..7"),
+    (["--out", "video.webp", "--tiny", "--stride", "0"], "--stride: expected an integer in 1..16, got 0"),
+    (["--out", "video.webp", "--tiny", "--stride", "17"], "--stride: expected an integer in 1..16, got 17"),
     (["--out", "video.webp", "--tiny", "--width", "100"], "expected multiples of 8 in 8..4096, got 100x80"),
     (["--out", "video.webp", "--tiny", "--width", "8192"], "expected multiples of 8 in 8..4096, got 8192x80"),
     # checked only after both stages ran (hours with real weights)
@@ -129,3 +137,32 @@ def test_real_run_needs_the_text_encoders_before_loading(tiny_models, tmp_path, 
     error = capsys.readouterr().err
     assert "the SD1.5 text encoder is missing" in error and "stage1" in error
     assert not (tmp_path / "video.webp").exists()
+
+
+def test_a_long_video_is_weighed_with_both_stages_loaded_before_stage_1(tmp_path, capsys, monkeypatch):
+    from motion_i2v import memory
+    from motion_i2v.commands import generate
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    checked = []
+    monkeypatch.setattr(generate, "check_stage_memory", lambda stage, **sizes: checked.append((stage, sizes)))
+    monkeypatch.setattr(memory, "ram_available", lambda: 2**30)
+    arguments = ["generate", "--tiny", "--image", f"{EXAMPLES}/image.png", "--out", str(tmp_path / "video.webp"),
+                 "--width", "512", "--height", "320", "--device", "cpu"]
+    assert main([*arguments, "--frames", "1024"]) == 2
+    # the video (3 channels) and 69 segments' fields (2 channels, twice: kept, and joined for the picture)
+    assert ("error: --frames 1024 at 512x320: needs about 4.5 GiB of RAM, but 1.0 GiB is available"
+            in capsys.readouterr().err)
+
+    def stop(*args):
+        raise ValueError("checked")
+
+    monkeypatch.setattr(generate, "_inputs", stop)
+    assert main([*arguments, "--frames", "16"]) == 2
+    assert "error: checked" in capsys.readouterr().err  # one segment fits
+    (stage1, long1), (stage2, long2), (_, short1), (_, short2) = checked
+    assert (stage1, stage2, long1["frames"], short1["frames"]) == (1, 2, 16, 16)
+    # with 69 segments each stage is weighed with the other's weights loaded too (the image VAE once); with one, alone
+    assert long1["weights"] == long2["weights"] > max(short1["weights"], short2["weights"])
+    assert long1["weights"] < short1["weights"] + short2["weights"]
+    assert not list(tmp_path.glob("motion_i2v_tiny_*"))

@@ -80,7 +80,7 @@ def test_example_inputs_parse_and_run(tmp_path, capsys):
         (["--out", "{tmp}/clip.gif", "--tracks", "{tmp}/absent.json"], "--tracks: no such file"),
         (["--out", "{tmp}/clip.gif", "--camera", "dolly:3"], "the preset must be one of"),
         (["--out", "{tmp}/clip.gif", "--camera", "zoom_in:big"], "must be a number"),
-        (["--out", "{tmp}/clip.gif", "--camera", "pan_x", "--frames", "0"], "--frames: expected an integer in 1..256, got 0"),
+        (["--out", "{tmp}/clip.gif", "--camera", "pan_x", "--frames", "0"], "--frames: expected an integer in 1..1024, got 0"),
         # used to die in the allocator
         (["--out", "{tmp}/clip.gif", "--camera", "pan_x", "--frames", "100000"], "got 100000"),
         (["--out", "{tmp}/clip.gif", "--camera", "pan_x", "--fps", "nan"], "fps: expected a finite number > 0"),

@@ -109,6 +109,18 @@ def test_python_parses_the_editor_json_into_its_tracks(browser_run):
     torch.testing.assert_close(shown.float(), path, atol=1e-3, rtol=0)
 
 
+def test_a_1024_frame_timing_is_sampled_as_python_samples_it(browser_run):
+    text = (browser_run / "value_1024.json").read_text()
+    path = sample_tracks(parse_drawing(text, WIDTH, HEIGHT), 1024).to_tracks()["track_path"]
+    assert path.shape == (1024, 3, 2)
+    second = path[:, 1]
+    # track 2 holds still until frame 100, moves every frame up to 900, then rests on its last point
+    assert torch.equal(second[:101], second[:1].expand(101, 2)) and torch.equal(second[900:], second[-1:].expand(124, 2))
+    assert (second[101:901] - second[100:900]).norm(dim=-1).min() > 0
+    shown = torch.tensor(json.loads((browser_run / "preview_1024.json").read_text())["path"])
+    torch.testing.assert_close(shown.float(), path, atol=1e-3, rtol=0)
+
+
 def test_python_mask_is_the_brush_the_editor_showed(browser_run):
     text = (browser_run / "value.json").read_text()
     mask = brush_mask(parse_drawing(text, WIDTH, HEIGHT))

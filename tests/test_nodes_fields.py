@@ -229,11 +229,11 @@ def test_visualize_and_warp_preview_stop_when_cancelled(nodes, field_type, cance
 
 def test_camera_limits_and_memory(nodes, pack, monkeypatch):
     required = nodes["MotionI2VCameraMotion"].INPUT_TYPES()["required"]
-    assert (required["frames"][1]["max"], required["width"][1]["max"], required["height"][1]["max"]) == (256, 4096, 4096)
+    assert (required["frames"][1]["max"], required["width"][1]["max"], required["height"][1]["max"]) == (1024, 4096, 4096)
     with pytest.raises(ValidationError, match="width=8192 bigger than max 4096"):
         _camera(nodes, width=8192)
-    with pytest.raises(ValueError, match=r"camera motion frames: expected an integer in 1\.\.256, got 1024"):
-        nodes["MotionI2VCameraMotion"]().build("pan_x", 1.0, "linear", 1024, W, H, 0.5, 0.5)
+    with pytest.raises(ValueError, match=r"camera motion frames: expected an integer in 1\.\.1024, got 1025"):
+        nodes["MotionI2VCameraMotion"]().build("pan_x", 1.0, "linear", 1025, W, H, 0.5, 0.5)
     memory = sys.modules[f"{pack.__name__}.motion_i2v.memory"]
     monkeypatch.setattr(memory, "ram_available", lambda: 8 * 2**30)
     # 5 x 256 x 2 x 4096 x 2048 x 4 bytes: the widgets' maxima no longer ask for 8-512 GiB unchecked

@@ -46,7 +46,7 @@ def test_one_socket_type_style_and_the_old_names_renamed_alike_in_the_frontend(p
     import sys
 
     spec = sys.modules["motion_i2v_pack.nodes.spec"]
-    ours = {spec.FLOW_MODEL, spec.CONTROL, spec.ANIMATOR, spec.FIELD, spec.MOTION_MODULES}
+    ours = {spec.FLOW_MODEL, spec.CONTROL, spec.ANIMATOR, spec.FIELD, spec.MOTION_MODULES, spec.LONG_MOTION}
     declared = set()
     for cls in pack.NODE_CLASS_MAPPINGS.values():
         inputs = [entry[0] for section in cls.INPUT_TYPES().values() for entry in section.values()]

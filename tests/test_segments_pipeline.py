@@ -1,10 +1,13 @@
 """The segment modules with both stages on the tiny models: 46 frames from one long set of tracks.
 
-This is the chain the long-video nodes and CLI will run: per segment, its tracks -> stage 1 -> stage 2 from the
-previous segment's frame at the seam -> decoded frames; then the join.
+``render_long`` here writes the chain out by hand: per segment, its tracks -> stage 1 -> stage 2 from the previous
+segment's frame at the seam -> decoded frames; then the join. The engine's loop (``segments.render``), which the
+nodes and the CLI run, must give the same video.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import pytest
 import torch
@@ -27,11 +30,14 @@ from motion_i2v.pipelines.flow_gen import (
 from motion_i2v.sampling import SamplerSettings
 from motion_i2v.segments.blend import join
 from motion_i2v.segments.plan import SegmentPlan, plan_segments
+from motion_i2v.segments.render import EngineRender, PredictedMotion
+from motion_i2v.segments.render import render_long as render_long_loop
 from motion_i2v.segments.tracks import segment_tracks
 from motion_i2v.tracks.value import Tracks
 from motion_i2v.weights.loader import build_model
 
 HEIGHT, WIDTH, FRAMES = 32, 48, 46
+FLOW_UNIT = 4
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
@@ -54,25 +60,30 @@ def long_tracks() -> Tracks:
     return Tracks(torch.stack([moving, still], dim=1), torch.ones(FRAMES, 2, dtype=torch.bool), WIDTH, HEIGHT)
 
 
+def prompts() -> torch.Tensor:
+    return torch.randn(2, 1, 7, 32, generator=torch.Generator().manual_seed(1))
+
+
 def render_long(models, plan: SegmentPlan, tracks: Tracks, image: torch.Tensor) -> list[torch.Tensor]:
     """Each segment's decoded frames [L_k, 3, H, W], each started from the previous one's frame at its seam."""
     flow_model = FlowModel(models["flow_unet"], models["flow_vae"], models["controlnet"])
-    text, negative = torch.randn(2, 1, 7, 32, generator=torch.Generator().manual_seed(1))
+    text, negative = prompts()
     parts = []
     for segment in plan:
         if segment.index:
             previous = plan[segment.index - 1]
             image = parts[-1][segment.start - previous.start][None]
-        control = TrajectoryControl(segment_tracks(tracks, segment), flow_unit=4)
+        control = TrajectoryControl(segment_tracks(tracks, segment), flow_unit=FLOW_UNIT)
         latent = encode_reference(models["image_vae"], image, torch.Generator().manual_seed(segment.index))
         request = FlowRequest(flow_model.spec, HEIGHT, WIDTH, text, negative, frames=segment.frames,
                               settings=SamplerSettings(steps=1), seed=segment.index, control=control)
         field = MotionField(predict_motion_field(flow_model, latent, request))
-        reference = encode_first_frame(models["image_vae"], image, torch.Generator().manual_seed(segment.index))
+        generator = torch.Generator().manual_seed(segment.index)  # the first frame's encoding, then the noise
+        reference = encode_first_frame(models["image_vae"], image, generator)
         unet = models["animation_unet"]
         latents = animate(unet, reference, AnimationRequest(unet.config, HEIGHT, WIDTH, field, text, negative,
                                                             AnimationSettings(steps=1)),
-                          generator=torch.Generator().manual_seed(segment.index))
+                          generator=generator)
         parts.append(decode_frames(models["image_vae"], latents))
     return parts
 
@@ -97,3 +108,25 @@ def test_46_frames_from_one_long_set_of_tracks(models, overlap):
         assert torch.equal(parts[segment.index][0], decode_frames(models["image_vae"], reference)[0])
         first_own = segment.start + overlap + 1
         assert torch.equal(video[first_own], parts[segment.index][first_own - segment.start])
+
+
+@pytest.mark.parametrize("overlap", [0, 2])
+def test_the_engine_loop_is_the_chain_written_out(models, overlap):
+    plan = plan_segments(FRAMES, models["animation_unet"].config, overlap=overlap)
+    image = torch.rand(1, 3, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(2))
+    text, negative = prompts()
+    flow_model = FlowModel(models["flow_unet"], models["flow_vae"], models["controlnet"])
+    motion = PredictedMotion(lambda: flow_model, flow_model.spec, partial(encode_reference, models["image_vae"]),
+                             text, negative, tracks=long_tracks(), flow_unit=FLOW_UNIT,
+                             settings=SamplerSettings(steps=1))
+    stage2 = EngineRender(lambda: models["animation_unet"], models["animation_unet"].config,
+                          partial(encode_first_frame, models["image_vae"]), partial(decode_frames, models["image_vae"]),
+                          text, negative, AnimationSettings(steps=1))
+    steps = []
+    video = render_long_loop(plan, image, motion, stage2, seed=0, callback=lambda step, total, _: steps.append(
+        (step, total)))
+    # seed 0: segment k is seeded with k, as the chain above
+    torch.testing.assert_close(video.frames, join(plan, render_long(models, plan, long_tracks(), image)),
+                               rtol=0, atol=1e-6)
+    assert steps == [(step, 2 * len(plan)) for step in range(1, 2 * len(plan) + 1)]  # 1 step of each stage a segment
+    assert [field.shape[0] for field in video.fields] == [segment.frames for segment in plan]

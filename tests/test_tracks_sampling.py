@@ -29,20 +29,25 @@ SAMPLE_TRACKS = {
     "arc_length": {"points": [[20, 300], [200, 300], [220, 40], [500, 60]], "interpolation": "arc_length"},
     "arc_length_eased": {"points": [[0, 0], [30, 0], [30, 10]], "interpolation": "arc_length",
                          "easing": "ease_in_out", "start": 2, "end": 13},
+    "long_video": {"points": [[20, 300], [200, 40], [480, 200]], "interpolation": "arc_length", "easing": "ease_out",
+                   "start": 100, "end": 900},
 }
+# Cases sampled to another frame count: a long video's timing (issue #16: up to 1024 frames).
+CASE_FRAMES = {"long_video": 1024}
 
 
 def build_samples() -> dict:
-    """Every SAMPLE_TRACKS case sampled to SAMPLE_FRAMES frames by ``sample_track``.
+    """Every SAMPLE_TRACKS case sampled to SAMPLE_FRAMES frames (CASE_FRAMES where it says) by ``sample_track``.
 
     Positions are rounded to 1e-9 px so the file does not churn with float noise. Layout, read by
     web/tests/trajectory_sampling.test.mjs: {"cases": [{"name", "frames", "track", "positions"}]}.
     """
     cases = []
     for name, track in SAMPLE_TRACKS.items():
-        positions = sample_track(DrawnTrack(**track), SAMPLE_FRAMES)
+        frames = CASE_FRAMES.get(name, SAMPLE_FRAMES)
+        positions = sample_track(DrawnTrack(**track), frames)
         rounded = [[round(x, 9), round(y, 9)] for x, y in positions.tolist()]
-        cases.append({"name": name, "frames": SAMPLE_FRAMES, "track": track, "positions": rounded})
+        cases.append({"name": name, "frames": frames, "track": track, "positions": rounded})
     return {"generator": "tests/test_tracks_sampling.py::build_samples", "cases": cases}
 
 

@@ -7,6 +7,11 @@ before stage 2 loads. As the demo: the image is resized to 512x320, the base UNe
 ``realistic_unet.ckpt`` (else the SD1.5 UNet), the stage-2 VAE RealisticVision's (else SD1.5's),
 the prompts go through each stage's SD1.5 text encoder (needs ``transformers``).
 
+More frames than one stage-2 pass renders (16) make a long video (``segments``): segments of 16 frames, each
+started from the frame the previous one rendered at its seam, each running both stages, so both stay loaded; a
+single segment drops stage 1 before stage 2 loads. ``--overlap`` cross-fades frames after each seam, ``--stride``
+sets stage 1's time span.
+
 ``--tiny`` runs the same pipeline on make-tiny's random tiny models (written to a temporary folder
 unless ``--models`` holds them) with random prompt embeddings: it checks the installation, and its
 output is noise.
@@ -21,6 +26,7 @@ import sys
 import tempfile
 import time
 import zlib
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -28,29 +34,35 @@ import torch.nn.functional as F
 
 from ..checks import check_number
 from ..devices import default_dtype, resolve_device, resolve_dtype
-from ..flow import MAX_SIDE, MotionField
+from ..flow import MAX_FRAMES, MAX_SIDE
 from ..media import ANIMATION_EXTENSIONS, load_image, load_mask, save_animation, save_image
-from ..memory import check_stage_memory
+from ..memory import check_memory, check_stage_memory, field_bytes
+from ..models import UNet3D, UNet3DConfig
 from ..models.motion_augmented import PAIRINGS
-from ..pipelines.animate import AnimationRequest, AnimationSettings, animate, decode_frames, encode_first_frame
+from ..pipelines.animate import AnimationSettings, decode_frames, encode_first_frame
 from ..pipelines.flow_gen import (
+    FRAME_STRIDE,
     MAX_FLOW_UNIT,
+    MAX_FRAME_STRIDE,
     NEGATIVE_PROMPT,
     VAE_CHUNK,
-    FlowRequest,
-    TrajectoryControl,
+    FlowModel,
+    FlowModelSpec,
     encode_reference,
     load_flow_model,
-    predict_motion_field,
 )
 from ..sampling import SAMPLERS, SamplerSettings
+from ..segments.plan import PASS_FRAMES, SegmentPlan, max_overlap
+from ..segments.render import EngineRender, PredictedMotion, long_bytes, render_long
 from ..tracks.brush import Brush
 from ..tracks.parsing import parse_drawing
 from ..tracks.raster import brush_mask
 from ..tracks.sampling import sample_tracks
+from ..tracks.value import Tracks
 from ..visualize import field_strip
 from ..weights.animator import load_animator_files
-from ..weights.kinds import KINDS, REALISTIC_UNET_FILE, REALISTIC_VAE_FILE
+from ..weights.configs import config_for_file
+from ..weights.kinds import KINDS, REALISTIC_UNET_FILE, REALISTIC_VAE_FILE, animation_config
 from ..weights.loader import load_model
 from ..weights.release import locate_files
 from .make_tiny import write_tiny_models
@@ -74,7 +86,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", type=Path, help="the official release folder (or make-tiny's, with --tiny)")
     parser.add_argument("--out", required=True, help=f"the video to write, one of {', '.join(ANIMATION_EXTENSIONS)}")
     parser.add_argument("--tiny", action="store_true", help="random tiny models: a weight-free smoke run (noise)")
-    parser.add_argument("--frames", type=int, default=16, help="frames, including the image (2..16, default 16)")
+    parser.add_argument("--frames", type=int, default=16,
+                        help=f"frames, including the image (2..{MAX_FRAMES}, default 16); past {PASS_FRAMES}, rendered "
+                             f"in segments of {PASS_FRAMES} that share their seam frame")
+    parser.add_argument("--overlap", type=int, default=0,
+                        help=f"frames after each seam that two segments render and cross-fade (0..{max_overlap(PASS_FRAMES)}, "
+                             "default 0: the seam only)")
+    parser.add_argument("--stride", type=int, default=FRAME_STRIDE,
+                        help=f"stage 1's time span: source-video frames between frames (1..{MAX_FRAME_STRIDE}, default "
+                             f"{FRAME_STRIDE}, as trained; smaller is slower motion)")
     parser.add_argument("--width", type=int, help="video width, a multiple of 8 (default 512; 128 with --tiny)")
     parser.add_argument("--height", type=int, help="video height, a multiple of 8 (default 320; 80 with --tiny)")
     parser.add_argument("--steps", type=int, help="denoising steps of each stage (default 25; 4 with --tiny)")
@@ -106,9 +126,9 @@ def _check_device(name: str) -> torch.device:
     return device
 
 
-def _check_arguments(args) -> tuple[int, int]:
-    """Every argument and output, before any model or input is read; returns (height, width) and fills in
-    ``args.steps``."""
+def _check_arguments(args) -> tuple[int, int, SegmentPlan]:
+    """Every argument and output, before any model or input is read; returns (height, width, the segment plan)
+    and fills in ``args.steps``."""
     check_outputs(args.out, args.fps)
     for option, path in (("--image", args.image), ("--tracks", args.tracks), ("--brush", args.brush)):
         if path is not None and not os.path.isfile(path):
@@ -117,8 +137,10 @@ def _check_arguments(args) -> tuple[int, int]:
         raise ValueError("--models: give the official release folder (or use --tiny for a weight-free smoke run)")
     if args.models is not None and not args.tiny and not args.models.is_dir():
         raise ValueError(f"--models: no such folder: {args.models}")
-    if not 2 <= args.frames <= 16:
-        raise ValueError(f"--frames: expected 2..16, got {args.frames}")
+    try:
+        plan = SegmentPlan(args.frames, PASS_FRAMES, args.overlap)
+    except ValueError as error:  # its messages start with the names of --frames and --overlap
+        raise ValueError(f"--{error}") from None
     height = args.height if args.height is not None else (TINY_SIZE[0] if args.tiny else 320)
     width = args.width if args.width is not None else (TINY_SIZE[1] if args.tiny else 512)
     if height % 8 or width % 8 or not (8 <= height <= MAX_SIDE and 8 <= width <= MAX_SIDE):
@@ -128,18 +150,26 @@ def _check_arguments(args) -> tuple[int, int]:
     AnimationSettings(steps=args.steps, cfg=args.cfg, sampler=args.sampler, pairing=args.pairing)
     check_number(args.flow_unit, "--flow-unit", low=1, high=MAX_FLOW_UNIT, integer=True)
     check_number(args.seed, "--seed", low=0, high=2**64 - 1, integer=True)
-    return height, width
+    check_number(args.stride, "--stride", low=1, high=MAX_FRAME_STRIDE, integer=True)
+    return height, width, plan
 
 
-def _check_memory(args, files: dict[str, Path], height: int, width: int, device, dtype) -> None:
-    """Both stages against the memory before stage 1 starts (stage 2 comes hours later with real weights). The
-    weights count as their files' size, what loading reads."""
+def _check_memory(args, files: dict[str, Path], plan: SegmentPlan, height: int, width: int, device, dtype) -> None:
+    """Both stages against the memory before stage 1 starts (stage 2 comes hours later with real weights), each with
+    the other's weights when both stay loaded (more than one segment). The weights count as their files' size, what
+    loading reads. Then the long video and its fields, kept in RAM."""
     stage1 = ["flow_unet", "flow_vae", "image_vae", *(["controlnet"] if args.tracks and "controlnet" in files else [])]
-    for stage, kinds in ((1, stage1), (2, ["base", "motion_modules", "image_vae"])):
-        weights = sum(files[kind].stat().st_size for kind in kinds)
-        check_stage_memory(stage, frames=args.frames, height=height, width=width, dtype=resolve_dtype(dtype),
+    stage2 = ["base", "motion_modules", "image_vae"]
+    frames = plan[0].frames  # the longest segment
+    for stage, kinds, other in ((1, stage1, stage2), (2, stage2, stage1)):
+        held = kinds + (other if len(plan) > 1 else [])
+        weights = sum(files[kind].stat().st_size for kind in set(held))
+        check_stage_memory(stage, frames=frames, height=height, width=width, dtype=resolve_dtype(dtype),
                            guided=args.cfg > 1, weights=weights, device=device,
-                           vae_frames=min(VAE_CHUNK, args.frames - 1) if stage == 1 else 1)
+                           vae_frames=min(VAE_CHUNK, frames - 1) if stage == 1 else 1)
+    # the video and its fields, and the fields again for the picture beside --out
+    check_memory(long_bytes(plan, height, width) + field_bytes(plan.frames + len(plan), height, width),
+                 f"--frames {args.frames} at {width}x{height}")
 
 
 def _release_files(root: Path) -> tuple[dict[str, Path], Path]:
@@ -209,30 +239,17 @@ def _inputs(args, height: int, width: int):
     return image.clamp(0, 1), brush, tracks
 
 
-def _release(device: torch.device, started: float) -> str:
-    """Free the device's cache after a stage; returns its time and (CUDA) peak memory, for the summary."""
+def _empty_cache(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _summary(device: torch.device, started: float) -> str:
+    """The run's time and (CUDA) peak memory."""
     summary = f"{time.perf_counter() - started:.1f} s"
     if device.type == "cuda":
         summary += f", peak {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB"
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
     return summary
-
-
-def _predict_field(args, files, root, image, brush, tracks, device, dtype) -> MotionField:
-    """Stage 1: the field, [F, 2, H, W] pixels."""
-    control = TrajectoryControl(tracks, args.flow_unit, 1.0, brush) if tracks is not None else None
-    controlnet = files.get("controlnet") if control is not None else None
-    model = load_flow_model(files["flow_unet"], files["flow_vae"], controlnet, device=device, dtype=dtype)
-    vae = load_model("image_vae", files["image_vae"], device=device)
-    width_text = model.unet.config.cross_attention_dim
-    texts = [args.prompt, args.negative]
-    states = (_tiny_text_states(texts, width_text) if args.tiny else _text_states(root / STAGE1_TEXT, texts, device))
-    request = FlowRequest(model.spec, *image.shape[2:], states[:1], states[1:], frames=args.frames,
-                          settings=SamplerSettings(args.steps, args.cfg, args.sampler), seed=args.seed,
-                          control=control, brush=brush)
-    latent = encode_reference(vae, image, torch.Generator().manual_seed(args.seed))
-    return MotionField(predict_motion_field(model, latent, request, callback=_progress("stage 1")))
 
 
 def _stage2_vae(files, root, device):
@@ -243,29 +260,74 @@ def _stage2_vae(files, root, device):
     return load_model("image_vae", files["image_vae"], device=device)
 
 
-def _render(args, files, root, image, brush, field: MotionField, device, dtype) -> torch.Tensor:
-    """Stage 2: [F, 3, H, W] frames 0..1."""
-    unet = load_animator_files(files["base"], files["motion_modules"], device=device, dtype=dtype)
-    vae = _stage2_vae(files, root, device)
-    texts = [args.prompt, args.negative]
-    width_text = unet.config.cross_attention_dim
-    states = (_tiny_text_states(texts, width_text) if args.tiny else _text_states(root / STAGE2_TEXT, texts, device))
+class _Networks:
+    """The CLI's networks, each loaded when its stage first runs. Every segment runs both stages, so a long video
+    keeps both loaded; with one segment, stage 1 is dropped before stage 2 loads (the two never share the device)."""
+
+    def __init__(self, args, files: dict[str, Path], root: Path, segments: int, device, dtype):
+        self.args, self.files, self.root, self.segments, self.device, self.dtype = args, files, root, segments, device, dtype
+        self.flow_config = UNet3DConfig.from_official(config_for_file("flow_unet", files["flow_unet"]).values)
+        self.animation_config = animation_config(config_for_file("motion_modules", files["motion_modules"]).values)
+        self.controlnet = files.get("controlnet") if args.tracks is not None else None
+        self._flow, self._unet, self._flow_runs = None, None, 0
+
+    def texts(self, stage: int, width: int) -> torch.Tensor:
+        """[2, 77, width]: the prompt and the negative prompt through the stage's text encoder."""
+        texts = [self.args.prompt, self.args.negative]
+        if self.args.tiny:
+            return _tiny_text_states(texts, width)
+        return _text_states(self.root / (STAGE1_TEXT if stage == 1 else STAGE2_TEXT), texts, self.device)
+
+    @cached_property
+    def stage1_vae(self):
+        return load_model("image_vae", self.files["image_vae"], device=self.device)
+
+    @cached_property
+    def stage2_vae(self):
+        return _stage2_vae(self.files, self.root, self.device)
+
+    def flow_model(self) -> FlowModel:
+        if self._flow is None:
+            self._flow = load_flow_model(self.files["flow_unet"], self.files["flow_vae"], self.controlnet,
+                                         device=self.device, dtype=self.dtype)
+        self._flow_runs += 1
+        return self._flow
+
+    def unet(self) -> UNet3D:
+        if self._flow is not None and self._flow_runs == self.segments:  # stage 1 has run for the last time
+            self._flow = None
+            self.__dict__.pop("stage1_vae", None)
+            _empty_cache(self.device)
+        if self._unet is None:
+            self._unet = load_animator_files(self.files["base"], self.files["motion_modules"], device=self.device,
+                                             dtype=self.dtype)
+        return self._unet
+
+
+def _stages(args, networks: _Networks, tracks: Tracks | None) -> tuple[PredictedMotion, EngineRender]:
+    """Stage 1 from the tracks and stage 2 in our engine, one segment at a time (``segments.render``)."""
+    text = networks.texts(1, networks.flow_config.cross_attention_dim)
+    motion = PredictedMotion(networks.flow_model, FlowModelSpec(networks.flow_config, networks.controlnet is not None),
+                             lambda image, generator: encode_reference(networks.stage1_vae, image, generator),
+                             text[:1], text[1:], tracks, args.flow_unit,
+                             settings=SamplerSettings(args.steps, args.cfg, args.sampler), stride=args.stride)
+    states = networks.texts(2, networks.animation_config.cross_attention_dim)
     settings = AnimationSettings(steps=args.steps, cfg=args.cfg, sampler=args.sampler, pairing=args.pairing)
-    request = AnimationRequest(unet.config, *image.shape[2:], field, states[:1], states[1:], settings, brush)
-    generator = torch.Generator().manual_seed(args.seed)
-    reference = encode_first_frame(vae, image, generator)
-    latents = animate(unet, reference, request, generator=generator, callback=_progress("stage 2"))
-    del unet
-    return decode_frames(vae, latents)
+    render = EngineRender(networks.unet, networks.animation_config,
+                          lambda image, generator: encode_first_frame(networks.stage2_vae, image, generator),
+                          lambda latents: decode_frames(networks.stage2_vae, latents), states[:1], states[1:], settings)
+    return motion, render
 
 
-def _progress(stage: str):
-    """Step counter on stderr: one updating line on a terminal, the last step only otherwise."""
+def _progress(plan: SegmentPlan):
+    """Step counter on stderr over both stages of every segment: one updating line on a terminal, the last step
+    only otherwise."""
     live = sys.stderr.isatty()
+    label = "both stages" if len(plan) == 1 else f"both stages, {len(plan)} segments"
 
     def report(step: int, total: int, *_) -> None:
         if live or step == total:
-            print(f"\r{stage}: step {step}/{total}", end="\n" if step == total else "", file=sys.stderr, flush=True)
+            print(f"\r{label}: step {step}/{total}", end="\n" if step == total else "", file=sys.stderr, flush=True)
 
     return report
 
@@ -282,7 +344,7 @@ def _tiny_models(args, scratch: contextlib.ExitStack) -> Path:
 
 
 def run(args) -> int:
-    height, width = _check_arguments(args)
+    height, width, plan = _check_arguments(args)
     device = _check_device(args.device)
     dtype = default_dtype(device) if args.dtype == "auto" else args.dtype
     if args.tiny:
@@ -292,17 +354,21 @@ def run(args) -> int:
         files, root = _release_files(root)
         if not args.tiny:
             _check_text_encoders(root)
-        _check_memory(args, files, height, width, device, dtype)
+        _check_memory(args, files, plan, height, width, device, dtype)
         image, brush, tracks = _inputs(args, height, width)
+        networks = _Networks(args, files, root, len(plan), device, dtype)
+        motion, render = _stages(args, networks, tracks)
         started = time.perf_counter()
-        field = _predict_field(args, files, root, image, brush, tracks, device, dtype)
-        stage1, started = _release(device, started), time.perf_counter()
-        frames = _render(args, files, root, image, brush, field, device, dtype)
-        stage2 = _release(device, started)
-    save_animation(frames, args.out, fps=args.fps)
-    save_image(field_strip(field.flow), strip_path(args.out))
-    print(f"wrote {args.out} ({args.frames} frames, {width}x{height}) and {strip_path(args.out)}; stage 1: {stage1}; "
-          f"stage 2: {stage2}; on {device}")
+        video = render_long(plan, image, motion, render, brush=brush, seed=args.seed, callback=_progress(plan))
+        del networks, motion, render
+        summary = _summary(device, started)
+    save_animation(video.frames, args.out, fps=args.fps)
+    # each frame's motion from its segment's first frame
+    save_image(field_strip(torch.cat([video.fields[0], *(field[1:] for field in video.fields[1:])])),
+               strip_path(args.out))
+    segments = "" if len(plan) == 1 else f", {len(plan)} segments"
+    print(f"wrote {args.out} ({args.frames} frames{segments}, {width}x{height}) and {strip_path(args.out)}; "
+          f"{summary}; on {device}")
     if args.tiny:
         print(NOISE_WARNING, file=sys.stderr)
     return 0

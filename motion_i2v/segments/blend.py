@@ -20,7 +20,7 @@ from typing import Sequence
 
 import torch
 
-from .plan import SegmentPlan
+from .plan import Segment, SegmentPlan
 
 
 def blend_weights(plan: SegmentPlan) -> torch.Tensor:
@@ -52,14 +52,30 @@ def check_parts(plan: SegmentPlan, parts: Sequence[torch.Tensor], what: str = "f
             )
 
 
+class VideoJoin:
+    """The long video [N, ...] float32 filled segment by segment, as ``join`` fills it at once: ``add`` each
+    segment's frames when they are rendered, so no segment is kept after it. Long frame t is final once the
+    segments with a share in it are added: a seam as soon as the segment that rendered it (no later one blends it)."""
+
+    def __init__(self, plan: SegmentPlan, frame_shape: Sequence[int], device=None):
+        self.plan = plan
+        self.weights = blend_weights(plan)
+        self.video = torch.zeros(plan.frames, *frame_shape, device=device)
+
+    def add(self, segment: Segment, frames: torch.Tensor) -> None:
+        """``frames`` [L, ...]: ``segment``'s frames start..end (its frame 0 included, with weight 0 after the first)."""
+        if tuple(frames.shape) != (segment.frames, *self.video.shape[1:]):
+            raise ValueError(f"segment {segment.index}: expected {segment.frames} frames (long frames {segment.start}.."
+                             f"{segment.end}) of shape {list(self.video.shape[1:])}, got {list(frames.shape)}")
+        share = self.weights[segment.index, segment.span].to(self.video.device)
+        self.video[segment.span] += share.view(-1, *[1] * (self.video.ndim - 1)) * frames.to(self.video)
+
+
 def join(plan: SegmentPlan, parts: Sequence[torch.Tensor]) -> torch.Tensor:
     """Per-segment frames -> the long video: ``parts[k]`` [L_k, ...] for segment k (its frames start..end, frame 0
     included) -> [N, ...] in the dtype of ``parts[0]``, with the seams and overlaps of ``blend_weights``."""
     check_parts(plan, parts)
-    first = parts[0]
-    weights = blend_weights(plan)
-    out = first.new_zeros(plan.frames, *first.shape[1:], dtype=torch.float32)
+    video = VideoJoin(plan, parts[0].shape[1:], parts[0].device)
     for segment, part in zip(plan, parts):
-        share = weights[segment.index, segment.span].to(out.device)
-        out[segment.span] += share.view(-1, *[1] * (out.ndim - 1)) * part.to(out.device, torch.float32)
-    return out.to(first.dtype)
+        video.add(segment, part)
+    return video.video.to(parts[0].dtype)

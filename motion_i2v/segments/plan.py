@@ -18,11 +18,13 @@ import numbers
 from dataclasses import dataclass, field
 
 from ..checks import check_number
+from ..flow import MAX_FRAMES  # the longest video planned: issue #16's longest trajectories (two minutes at 8 fps)
 from ..models import UNet3DConfig
 from ..models.motion_augmented import max_guided_frames
 
 MIN_FRAMES = 2  # frame 0 (the image) and at least one rendered frame
-MAX_FRAMES = 1024  # the longest video planned: issue #16's longest trajectories (two minutes at 8 fps)
+# One pass of the released animation UNet (motion_max_len 32): the segment length of the CLI and the nodes.
+PASS_FRAMES = max_guided_frames(UNet3DConfig().motion_max_len)
 
 
 @dataclass(frozen=True)

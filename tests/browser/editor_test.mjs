@@ -3,7 +3,8 @@
 //   node tests/browser/editor_test.mjs --out DIR [--screenshot PATH] [--chromium /usr/bin/chromium]
 //
 // Writes DIR/value.json (the widget value), DIR/preview.json (what the editor shows: its own 16-frame samples
-// {"path": [F][N][2]} and the painted brush {"mask": base64 of H*W bytes}) and a screenshot (PATH, default DIR/editor.png). Serves the repository on 127.0.0.1 only; the browser is Debian's
+// {"path": [F][N][2]} and the painted brush {"mask": base64 of H*W bytes}), the same two at 1024 frames
+// (value_1024.json, preview_1024.json) and a screenshot (PATH, default DIR/editor.png). Serves the repository on 127.0.0.1 only; the browser is Debian's
 // chromium, launched with networking features off and a fresh profile. Exits non-zero on the first failed check.
 // The README's picture is this run's screenshot: node tests/browser/editor_test.mjs --out /tmp/x --screenshot docs/editor.png
 import assert from "node:assert/strict";
@@ -261,6 +262,26 @@ async function main() {
     writeFileSync(path.join(args.out, "value.json"), JSON.stringify(saved, null, 1));
     writeFileSync(path.join(args.out, "preview.json"), JSON.stringify(await page.evaluate(() => window.harness.preview(16))));
     await page.locator("#zoom").screenshot({ path: args.screenshot });
+
+    // A long video (issue #16): 1024 frames, scrubbed with the keys; track 2 moves from frame 100 to 900, and the
+    // editor samples it as Python does (preview_1024.json).
+    await page.evaluate(() => window.harness.editor.setFrames(1024));
+    await page.locator(".mi2v-editor").focus();
+    for (const [key, expected] of [["End", 1023], ["Shift+ArrowLeft", 1013], ["ArrowLeft", 1012], ["Home", 0], ["Shift+ArrowRight", 10],
+      ["Shift+ArrowRight", 20], ["ArrowRight", 21]]) {
+      await page.keyboard.press(key);
+      assert.equal(await page.textContent("[data-role=frame-label]"), `frame ${expected} / 1023`, `after ${key}`);
+    }
+    assert.equal(await page.locator("input[data-role=frame]").getAttribute("max"), "1023");
+    await page.fill("input[data-option=start]", "100");
+    await page.press("input[data-option=start]", "Enter");
+    await page.fill("input[data-option=end]", "900");
+    await page.press("input[data-option=end]", "Enter");
+    const long = await value();
+    assert.deepEqual([long.tracks[1].start, long.tracks[1].end], [100, 900]);
+    writeFileSync(path.join(args.out, "value_1024.json"), JSON.stringify(long, null, 1));
+    writeFileSync(path.join(args.out, "preview_1024.json"), JSON.stringify(await page.evaluate(() => window.harness.preview(1024))));
+    await page.evaluate(() => window.harness.editor.setFrames(16));
 
     // A background of another size moves the drawing with it.
     const doubled = await page.evaluate(() => {

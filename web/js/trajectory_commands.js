@@ -5,6 +5,7 @@
 export const MODES = ["track", "anchor", "brush", "erase"];
 export const BRUSH_RADIUS_RANGE = [1, 512]; // image pixels
 const BRUSH_STEP = 1.25; // [ and ] scale the radius by this
+export const FRAME_JUMP = 10; // frames Shift+Left / Shift+Right move the slider (a long video has up to 1024)
 
 // Every command once: its method call, its toolbar button (label) and its shortcuts. Keys are matched as
 // "ctrl+shift+alt+key" with Cmd counted as Ctrl.
@@ -25,6 +26,10 @@ export const COMMANDS = [
   { id: "nextTrack", keys: ["."], help: "select the next track", run: (e) => e.selectTrack(e.selection.track + 1) },
   { id: "previousFrame", keys: ["arrowleft"], help: "previous frame", run: (e) => e.setFrame(e.frame - 1) },
   { id: "nextFrame", keys: ["arrowright"], help: "next frame", run: (e) => e.setFrame(e.frame + 1) },
+  { id: "framesBack", keys: ["shift+arrowleft"], help: `${FRAME_JUMP} frames back`, run: (e) => e.setFrame(e.frame - FRAME_JUMP) },
+  { id: "framesOn", keys: ["shift+arrowright"], help: `${FRAME_JUMP} frames on`, run: (e) => e.setFrame(e.frame + FRAME_JUMP) },
+  { id: "firstFrame", keys: ["home"], help: "first frame", run: (e) => e.setFrame(0) },
+  { id: "lastFrame", keys: ["end"], help: "last frame", run: (e) => e.setFrame(e.frames - 1) },
 ];
 
 const KEY_NAMES = { arrowleft: "Left", arrowright: "Right", delete: "Delete", backspace: "Backspace" };

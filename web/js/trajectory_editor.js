@@ -16,7 +16,7 @@
 
 import { DEFAULT_BRUSH_RADIUS, DEFAULT_HEIGHT, DEFAULT_WIDTH, History, TrajectoryModel } from "./trajectory_model.js";
 import { EASINGS, INTERPOLATIONS } from "./trajectory_sampling.js";
-import { BRUSH_RADIUS_RANGE, COMMANDS, MODES, keyCombo, keyLabel, shortcutHelp } from "./trajectory_commands.js";
+import { BRUSH_RADIUS_RANGE, COMMANDS, FRAME_JUMP, MODES, keyCombo, keyLabel, shortcutHelp } from "./trajectory_commands.js";
 import { BrushLayer, curvePolyline, drawScene, trackColor } from "./trajectory_render.js";
 import { adoptStyle, releaseStyle } from "./trajectory_style.js";
 
@@ -24,7 +24,7 @@ export { COMMANDS, MODES, shortcutHelp };
 
 const HIT_RADIUS = 10; // screen pixels, whatever the zoom
 // What still works while the value is linked: looking, not editing.
-const VIEW_COMMANDS = new Set(["previousFrame", "nextFrame", "previousTrack", "nextTrack"]);
+const VIEW_COMMANDS = new Set(["previousFrame", "nextFrame", "framesBack", "framesOn", "firstFrame", "lastFrame", "previousTrack", "nextTrack"]);
 const LINKED_NOTE = "trajectories is linked to another node: the node runs on that value, not on this drawing.";
 
 function element(tag, attributes = {}, children = []) {
@@ -456,7 +456,7 @@ export class TrajectoryEditor {
     this.canvas = element("canvas");
     this.context = this.canvas.getContext("2d");
     const stage = element("div", { class: "mi2v-stage" }, [this.canvas]);
-    this.frameInput = element("input", { type: "range", min: "0", step: "1", class: "mi2v-frame", "data-role": "frame", title: "scrub: where every point is at this frame (Left / Right)" });
+    this.frameInput = element("input", { type: "range", min: "0", step: "1", class: "mi2v-frame", "data-role": "frame", title: `scrub: where every point is at this frame (Left / Right; Shift: ${FRAME_JUMP} frames; Home / End)` });
     this.listen(this.frameInput, "input", () => this.setFrame(Number(this.frameInput.value)));
     this.frameLabel = element("span", { class: "mi2v-readout", "data-role": "frame-label" });
     this.readout = element("span", { class: "mi2v-readout", "data-role": "readout" });

@@ -13,6 +13,8 @@ export const trackColor = (index) => TRACK_COLORS[index % TRACK_COLORS.length];
 const hexChannel = (hex, at) => parseInt(hex.slice(at, at + 2), 16);
 export const BRUSH_RGBA = [1, 3, 5].map((at) => hexChannel(SHARED.brush_tint.color, at)).concat(Math.round(255 * SHARED.brush_tint.opacity));
 const CURVE_STEPS = 24; // polyline vertices per segment between control points
+// At most this many frame dots per track: at 1024 frames one dot per frame would paint the curve over.
+export const MAX_FRAME_DOTS = 128;
 const OUTLINE = "rgba(0, 0, 0, 0.75)";
 
 /** Points of the drawn curve through a track's control points (the path both interpolations follow). */
@@ -20,6 +22,12 @@ export function curvePolyline(points) {
   const curve = pchipCurve(points);
   const steps = CURVE_STEPS * Math.max(points.length - 1, 1);
   return Array.from({ length: steps + 1 }, (_, j) => curve(j / steps));
+}
+
+/** The frames that get a dot: every ceil(F / MAX_FRAME_DOTS)-th, from frame 0 (all of them up to 128 frames). */
+export function dotFrames(frames) {
+  const step = Math.ceil(frames / MAX_FRAME_DOTS);
+  return Array.from({ length: Math.ceil(frames / step) }, (_, k) => k * step);
 }
 
 /** The painted brush as an image-sized RGBA canvas, updated stroke by stroke (what you see is the MASK). */
@@ -83,6 +91,7 @@ function drawTrack(ctx, view, track, color, { selected, selectedPoint, frame, fr
   const u = view.unit;
   const toCanvas = view.toCanvas;
   if (track.points.length === 0) return;
+  const positions = sampleTrack(track, frames);
   if (track.points.length > 1) {
     const line = curvePolyline(track.points).map(toCanvas);
     for (const [style, width] of [[OUTLINE, (selected ? 5 : 4) * u], [color, (selected ? 2.5 : 2) * u]]) {
@@ -99,9 +108,9 @@ function drawTrack(ctx, view, track, color, { selected, selectedPoint, frame, fr
       ctx.stroke();
       ctx.fill();
     });
-    // Where the point is at each frame: spacing shows speed and easing.
-    for (const position of sampleTrack(track, frames)) {
-      const [x, y] = toCanvas(position);
+    // Where the point is at each frame (every few frames of a long video): spacing shows speed and easing.
+    for (const at of dotFrames(frames)) {
+      const [x, y] = toCanvas(positions[at]);
       ctx.beginPath();
       ctx.arc(x, y, 2 * u, 0, 2 * Math.PI);
       ctx.fillStyle = "rgba(255, 255, 255, 0.85)";
@@ -119,7 +128,7 @@ function drawTrack(ctx, view, track, color, { selected, selectedPoint, frame, fr
     ctx.stroke();
   });
   // The frame marker: a ring where the track is at the scrubbed frame.
-  const [x, y] = toCanvas(sampleTrack(track, frames)[Math.min(frame, frames - 1)]);
+  const [x, y] = toCanvas(positions[Math.min(frame, frames - 1)]);
   ctx.beginPath();
   ctx.arc(x, y, 9 * u, 0, 2 * Math.PI);
   [ctx.strokeStyle, ctx.lineWidth] = [OUTLINE, 5 * u];
