@@ -35,10 +35,8 @@ import hashlib
 import itertools
 import json
 import os
-import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -49,7 +47,9 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
+from conftest import browser
 from core_nodes import CORE_CLASSES, CoreFolders, core_specs
+from hosts import Host
 from PIL import Image
 from workflow_tools import (
     NodeSpec,
@@ -64,27 +64,17 @@ from workflow_tools import (
 from motion_i2v.sampling import MAX_STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
-PLAYWRIGHT = ROOT / "tests" / "browser" / "node_modules" / "playwright-core"
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.json"))
 PACK_DIR_NAME = "ComfyUI-Motion-I2V"
 STEPS, INPUT_DIVISOR = 2, 8  # as tests/test_workflows.py: examples at 1/8 size, every `steps` at most 2
 CLIP_L_WIDTH = 768  # ComfyUI builds SD1.5's text encoder at full size whatever the checkpoint
+MOTION_I2V_MODELS = "elsewhere/motion_i2v"  # relative to the server's folder
 STARTUP_SECONDS = 300
 RUN_SECONDS = 600
 # Options that change what the server accepts or what the frontend saves; tooltips and the like are free.
 MODEL_SUFFIXES = (".safetensors", ".sft", ".bin", ".ckpt", ".pt", ".pth")
 COMPARED_OPTIONS = ("default", "min", "max", "step", "multiline", "dynamicPrompts", "image_upload", "video_upload",
                     "control_after_generate", "forceInput")
-
-
-def _comfyui_dir() -> Path:
-    value = os.environ.get("COMFYUI_DIR")
-    if not value:
-        pytest.skip("COMFYUI_DIR is not set: point it at a ComfyUI checkout to run the real-server test")
-    path = Path(value).resolve()
-    if not (path / "main.py").is_file():
-        pytest.fail(f"COMFYUI_DIR={value} has no main.py: expected a ComfyUI checkout")
-    return path
 
 
 def _free_port() -> int:
@@ -96,17 +86,17 @@ def _free_port() -> int:
 class Server:
     """A ComfyUI process on 127.0.0.1 and the few HTTP calls the tests need."""
 
-    def __init__(self, comfyui: Path, python: str, root: Path):
-        self.root, self.port = root, _free_port()
+    def __init__(self, host: Host, root: Path):
+        self.host, self.root, self.port = host, root, _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = root / "comfyui.log"
-        command = [python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+        # everything ComfyUI writes goes under root: its own folder stays as shipped (read-only in CI)
+        command = [host.python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
                    "--disable-auto-launch", "--disable-api-nodes", "--database-url", "sqlite:///:memory:",
-                   "--extra-model-paths-config", str(root / "extra_model_paths.yaml"),
-                   "--input-directory", str(root / "input"), "--output-directory", str(root / "output"),
-                   "--temp-directory", str(root / "temp"), "--user-directory", str(root / "user")]
+                   "--base-directory", str(root), "--extra-model-paths-config", str(root / "extra_model_paths.yaml")]
         self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen(command, cwd=comfyui, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(command, cwd=host.folder, stdout=self.log, stderr=subprocess.STDOUT,
+                                        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
 
     def log_text(self) -> str:
         self.log.flush()
@@ -247,34 +237,30 @@ class Events:
         self.reader.join(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    comfyui = _comfyui_dir()
-    python = os.environ.get("COMFYUI_PYTHON", sys.executable)
-    root = tmp_path_factory.mktemp("real_comfyui")
+@pytest.fixture(scope="session")
+def server(comfyui_host, tmp_path_factory):
+    """One server per release for the whole session (tests/conftest.py's ``comfyui_host`` picks the release)."""
+    python = comfyui_host.python
+    root = tmp_path_factory.mktemp(f"real_{comfyui_host.id}")
     for name in ("input", "output", "temp", "user", "custom_nodes", "models/checkpoints"):
         (root / name).mkdir(parents=True)
     (root / "custom_nodes" / PACK_DIR_NAME).symlink_to(ROOT, target_is_directory=True)
     write_small_inputs(ROOT / "example_inputs", root / "input", INPUT_DIVISOR)
-    subprocess.run([python, "-m", "motion_i2v", "make-tiny", str(root / "models" / "motion_i2v"),
+    subprocess.run([python, "-m", "motion_i2v", "make-tiny", str(root / MOTION_I2V_MODELS),
                     "--text-width", str(CLIP_L_WIDTH)], cwd=ROOT, check=True)
     loader = core_specs()["CheckpointLoaderSimple"]
     names = sorted({name for path in WORKFLOWS
                     for name in saved_values(json.loads(path.read_text()), loader, "ckpt_name")})
     if names:
         checkpoint = root / "models" / "checkpoints" / names[0]
-        subprocess.run([python, str(ROOT / "tests" / "comfyui_tiny_sd15.py"), str(checkpoint)], cwd=comfyui,
-                       check=True)
+        subprocess.run([python, str(ROOT / "tests" / "comfyui_tiny_sd15.py"), str(checkpoint)],
+                       cwd=comfyui_host.folder, check=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
         for name in names[1:]:
             (root / "models" / "checkpoints" / name).symlink_to(checkpoint)
-    (root / "extra_model_paths.yaml").write_text(
-        "motion_i2v_test:\n"
-        f"    base_path: {root}\n"
-        "    checkpoints: models/checkpoints\n"
-        "    motion_i2v: models/motion_i2v\n"
-        "    custom_nodes: custom_nodes\n"
-    )
-    running = Server(comfyui, python, root)
+    # the motion_i2v models where users often keep them: another folder, named in extra_model_paths.yaml
+    (root / "extra_model_paths.yaml").write_text(f"motion_i2v_test:\n    base_path: {root}\n"
+                                                 f"    motion_i2v: {MOTION_I2V_MODELS}\n")
+    running = Server(comfyui_host, root)
     try:
         running.wait_until_up()
         yield running
@@ -282,12 +268,12 @@ def server(tmp_path_factory):
         running.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def object_info(server) -> dict:
     return server.get("/object_info")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server_specs(object_info) -> dict[str, NodeSpec]:
     return {name: NodeSpec.from_object_info(info) for name, info in object_info.items()}
 
@@ -326,10 +312,27 @@ def _comparable(spec: NodeSpec, files: bool) -> dict:
     }
 
 
-def _differences(ours: dict[str, NodeSpec], server_specs: dict[str, NodeSpec], files: bool = True) -> list[str]:
+def _as_core_node(mine: dict, theirs: dict) -> dict:
+    """The server's side cut to what tests/core_nodes.py must match for every release: a release may append
+    outputs (0.33's SaveImage returns its IMAGE, GetVideoComponents a frame count and codec), offer more COMBO
+    choices and rename a node for display; our workflows use only the outputs and choices ours declare."""
+    kept = {**theirs, "outputs": theirs["outputs"][:len(mine["outputs"])],
+            "output_is_list": theirs["output_is_list"][:len(mine["output_is_list"])],
+            "display_name": mine["display_name"], "inputs": []}
+    for index, (name, kind, optional, choices, options) in enumerate(theirs["inputs"]):
+        ours = mine["inputs"][index][3] if index < len(mine["inputs"]) else choices
+        kept["inputs"].append((name, kind, optional, tuple(choice for choice in choices if choice in ours), options))
+    return kept
+
+
+def _differences(ours: dict[str, NodeSpec], server_specs: dict[str, NodeSpec], files: bool = True,
+                 core: bool = False) -> list[str]:
+    """Where our specs and the server's disagree; with ``core``, only in what the core nodes must match."""
     found = []
     for name, spec in ours.items():
         mine, theirs = _comparable(spec, files), _comparable(server_specs[name], files)
+        if core:
+            theirs = _as_core_node(mine, theirs)
         for key in ("outputs", "output_node", "output_is_list", "display_name"):
             if mine[key] != theirs[key]:
                 found.append(f"{name}.{key}: ours {mine[key]}, server {theirs[key]}")
@@ -346,7 +349,7 @@ def test_core_node_specs_match_the_server(server, server_specs):
     folders = CoreFolders(input=root / "input", output=root / "output", temp=root / "temp",
                           models={"checkpoints": root / "models" / "checkpoints"})
     assert {cls.__name__ for cls in CORE_CLASSES} <= set(server_specs)
-    differences = _differences(core_specs(folders), server_specs)
+    differences = _differences(core_specs(folders), server_specs, core=True)
     assert not differences, "tests/core_nodes.py differs from ComfyUI:\n" + "\n".join(differences)
 
 
@@ -383,22 +386,32 @@ def test_workflow_runs_in_comfyui(path, server, server_specs):
             assert picture.size[0] > 0 and picture.size[1] > 0, image
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def frontend(server) -> dict:
-    """{workflow file: {"saved": ..., "prompt": ...}} from the real frontend, or a skip saying what is missing."""
-    chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or ""
-    if not (chromium and shutil.which("node") and PLAYWRIGHT.is_dir()):
-        pytest.skip("the frontend check needs node, chromium (or CHROMIUM=path) and tests/browser's playwright-core "
-                    "(cd tests/browser && npm ci)")
-    done = subprocess.run(["node", str(ROOT / "tests" / "frontend_roundtrip.mjs"), "--base", server.base,
-                           "--chromium", chromium, *map(str, WORKFLOWS)], capture_output=True, text=True, timeout=900)
+    """What the server's own frontend makes of the workflows: {"version": the frontend's, "workflows": {file:
+    {"saved": ..., "prompt": ...}}}, or a skip saying what is missing."""
+    node, chromium = browser()
+    # the page sees the example inputs at full size, as a user of the workflows does (the server runs them at an
+    # eighth): the trajectory editor redraws the tracks onto an image of another size, changing the saved value
+    done = subprocess.run([node, str(ROOT / "tests" / "frontend_roundtrip.mjs"), "--base", server.base,
+                           "--chromium", chromium, "--inputs", str(ROOT / "example_inputs"), *map(str, WORKFLOWS)],
+                          capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     return json.loads(done.stdout)
 
 
+def test_the_server_runs_the_release_and_frontend_under_test(comfyui_host, server, frontend):
+    system = server.get("/system_stats")["system"]
+    assert system["comfyui_version"] == comfyui_host.version
+    # the frontend a user of this release gets: the version its requirements pin (.ci/hosts.py installs it)
+    assert frontend["version"] == system["required_frontend_version"] == comfyui_host.pinned("comfyui-frontend-package")
+
+
 def _graph_view(workflow: dict) -> tuple:
-    # values compare as Python values: JavaScript writes 7.0 as 7, which reads back as the same number
-    nodes = sorted(((node["id"], node["type"], node.get("mode", 0), node.get("widgets_values"))
+    # values compare as Python values: JavaScript writes 7.0 as 7, which reads back as the same number; a node
+    # without widgets saves [] (frontend 1.35) or nothing (1.49)
+    nodes = sorted(((node["id"], node["type"], node.get("mode", 0),
+                     [] if node.get("widgets_values") is None else node["widgets_values"])
                     for node in workflow["nodes"]), key=lambda entry: entry[0])
     links = sorted(tuple(link) if isinstance(link, list) else (link["id"], link["origin_id"], link["origin_slot"],
                                                                link["target_id"], link["target_slot"], link["type"])
@@ -409,13 +422,21 @@ def _graph_view(workflow: dict) -> tuple:
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.stem)
 def test_frontend_saves_and_queues_the_workflow_as_we_do(path, frontend, server_specs):
     workflow = json.loads(path.read_text())
-    seen = frontend[str(path)]
+    seen = frontend["workflows"][str(path)]
     (saved_nodes, saved_links), (nodes, links) = _graph_view(seen["saved"]), _graph_view(workflow)
     changed = [f"node {a[0]} {a[1]}: the frontend saves mode {a[2]}, {a[3]}; the file has mode {b[2]}, {b[3]}"
                for a, b in zip(saved_nodes, nodes) if a != b]
     assert not changed and len(saved_nodes) == len(nodes), "\n".join(changed)
     assert saved_links == links, "the frontend saves other links"
-    assert seen["prompt"] == to_api(workflow, server_specs)
+    assert _declared(seen["prompt"], server_specs) == to_api(workflow, server_specs)
+
+
+def _declared(prompt: dict, specs: dict[str, NodeSpec]) -> dict:
+    """The prompt without inputs its nodes do not declare, which the server ignores: frontend 1.49 sends the
+    value of LoadVideo's preview widget as a ``video-preview`` input."""
+    return {node_id: {**node, "inputs": {name: value for name, value in node["inputs"].items()
+                                         if specs[node["class_type"]].input(name) is not None}}
+            for node_id, node in prompt.items()}
 
 
 # Progress, Cancel and previews, watched on the server's websocket. Each prompt gets a seed no other prompt used:

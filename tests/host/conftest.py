@@ -1,0 +1,104 @@
+"""Tests that use ComfyUI's own Python modules in-process (``comfy.*``, ``folder_paths``, ComfyUI's ``nodes``).
+
+The contract for a test in tests/host/:
+
+- It runs in the Python of one real ComfyUI release, named by ``MOTION_I2V_HOST`` (the ComfyUI folder). This
+  conftest puts that folder first on ``sys.path`` (so ``nodes``, ``utils``, ``app`` are ComfyUI's, not this
+  pack's), sets ComfyUI's command-line options as ``main.py`` would get them (``--base-directory`` a temporary
+  folder, so nothing is written into the ComfyUI folder, which is read-only in CI; ``--cpu`` unless CUDA works)
+  and imports ``comfy.model_management`` and ``folder_paths``. Test modules may then import ``comfy.*`` at the
+  top.
+- Which release: the ``comfyui_dir`` fixture (the folder, a Path) and ``comfyui_version`` (e.g. ``(0, 8, 0)``
+  or ``(0, 33, 0)``; the oldest we support and the newest we have). A test that needs a newer release skips on
+  an older one with ``pytest.skip`` naming the release.
+- Where it runs: ``python -m pytest -q`` runs tests/test_host_suite.py, which starts this directory once per
+  prepared release (``python .ci/hosts.py`` prepares them, as CI does) in that release's Python:
+  ``MOTION_I2V_HOST=<folder> <python> -m pytest tests/host``. By hand, after ``python .ci/hosts.py``:
+
+      MOTION_I2V_HOST=$(readlink -f .hosts/0.33.0/comfyui) .hosts/0.33.0/python -m pytest -q tests/host
+
+  Outside such a Python (``MOTION_I2V_HOST`` unset, or ComfyUI's modules fail to import) nothing here is
+  collected: a run of the whole suite leaves the directory to tests/test_host_suite.py, and a run that names
+  this directory reports one skip with the reason.
+- ``ComfyUI's nodes`` and ``folder_paths`` are process-wide: a test that registers folders or nodes (as loading
+  the pack does) leaves them registered for the tests after it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from hosts import Host
+
+HERE = Path(__file__).resolve().parent
+HOST = os.environ.get("MOTION_I2V_HOST")
+
+
+def _start_comfyui(folder: Path) -> None:
+    """Import ComfyUI's modules as ``main.py --cpu --base-directory TMP`` would leave them."""
+    sys.path.insert(0, str(folder))
+    import torch
+    from comfy.cli_args import args  # parses no command line: comfy.options leaves argument parsing off
+
+    args.base_directory = tempfile.mkdtemp(prefix="comfyui-host-")
+    args.cpu = not torch.cuda.is_available()
+    import comfy.model_management  # noqa: F401  (picks the device from args)
+    import folder_paths  # noqa: F401  (its folders from args.base_directory)
+
+
+def _unavailable() -> str | None:
+    """Why ComfyUI cannot be used in this process, or None once it is set up."""
+    if not HOST:
+        return ("tests/host runs in a ComfyUI release's Python with MOTION_I2V_HOST=<its folder>; "
+                "tests/test_host_suite.py starts it for each host that `python .ci/hosts.py` prepared")
+    folder = Path(HOST).resolve()
+    if not (folder / "main.py").is_file():
+        return f"MOTION_I2V_HOST={HOST} has no main.py: expected a ComfyUI folder"
+    try:
+        _start_comfyui(folder)
+    except Exception as error:  # whatever a broken environment raises on import
+        return f"ComfyUI's modules from {folder} do not import in {sys.executable}: {error!r}"
+    return None
+
+
+UNAVAILABLE = _unavailable()
+if UNAVAILABLE:
+    collect_ignore_glob = ["test_*.py"]  # test modules import comfy at the top
+
+
+class _Unavailable(pytest.Item):
+    def runtest(self):
+        pytest.skip(UNAVAILABLE)
+
+    def reportinfo(self):
+        return self.path, None, "tests/host"
+
+
+class _Placeholder(pytest.File):
+    def collect(self):
+        yield _Unavailable.from_parent(self, name="comfyui")
+
+
+def _named(config) -> bool:
+    """Whether the command line names this directory or something in it."""
+    return any(Path(arg.split("::")[0]).resolve().is_relative_to(HERE) for arg in config.args)
+
+
+def pytest_collect_file(file_path, parent):
+    if UNAVAILABLE and file_path == Path(__file__) and (HOST or _named(parent.config)):
+        return _Placeholder.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.fixture(scope="session")
+def comfyui_dir() -> Path:
+    return Path(HOST).resolve()
+
+
+@pytest.fixture(scope="session")
+def comfyui_version(comfyui_dir) -> tuple[int, ...]:
+    return Host(comfyui_dir, sys.executable).version_tuple
