@@ -4,7 +4,7 @@
 
 For every ComfyUI folder ``../shared/comfyui*`` (``main.py`` and ``comfyui_version.py``) this writes
 ``.hosts/<version>/`` in the checkout (git ignores it): ``comfyui``, a link to the folder, and ``python``, a
-script that runs the host venv's Python with that release's frontend first on its path. ``tests/hosts.py``
+script that runs the host venv's Python with that release's frontend first on its path. ``tests/comfyui_hosts.py``
 finds them; where there are none (a user's clone has no ``../shared``) the host tests skip and say why.
 
 One venv serves every release: the releases' requirements differ only in the frontend's pins, and ComfyUI
@@ -174,7 +174,7 @@ def write_launcher(host: Host, venv: Path, frontend: Path | None) -> None:
     launcher.write_text(
         "#!/bin/sh\n"
         f"# The Python for ComfyUI {host.version} ({host.folder}), written by .ci/hosts.py.\n"
-        f"[ -x {shlex.quote(str(python))} ] || {{ echo 'the host venv is gone: run python .ci/hosts.py' >&2; exit 1; }}\n"
+        f"[ -x {shlex.quote(str(python))} ] || {{ echo 'its venv is gone: run python .ci/hosts.py' >&2; exit 1; }}\n"
         f"{path}exec {shlex.quote(str(python))} \"$@\"\n")
     launcher.chmod(0o755)
 
@@ -195,9 +195,9 @@ def main() -> int:
             if problems:
                 raise SystemExit(f"ComfyUI {host.version} needs what the host venv (built for {newest.version}) "
                                  "lacks:\n  " + "\n  ".join(problems))
-            frontend = None if host is newest or host.pin(FRONTEND) == newest.pin(FRONTEND) else frontend_for(host, venv)
-            write_launcher(host, venv, frontend)
-            print(f"ComfyUI {host.version}: {host.folder}, frontend {host.pin(FRONTEND)} -> .hosts/{host.version}/python")
+            same = host.pin(FRONTEND) == newest.pin(FRONTEND)
+            write_launcher(host, venv, None if same else frontend_for(host, venv))
+            print(f"ComfyUI {host.version}: {host.folder}, frontend {host.pin(FRONTEND)}: .hosts/{host.version}/python")
         prune_venvs()
     return 0
 

@@ -19,7 +19,7 @@ SHARED_REFERENCE = ROOT.parent / "shared" / "reference"
 PLAYWRIGHT = ROOT / "tests" / "browser" / "node_modules" / "playwright-core" / "package.json"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
-from hosts import NO_HOST, Host, find_hosts  # noqa: E402  (tests/ is on the path from here)
+from comfyui_hosts import NO_HOST, Host, find_hosts  # noqa: E402  (tests/ is on the path from here)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 PACK_NAME = "motion_i2v_pack"
@@ -117,8 +117,8 @@ HOSTS = find_hosts()
 
 @pytest.fixture(scope="session", params=HOSTS or [None], ids=[host.id for host in HOSTS] or ["no-host"])
 def comfyui_host(request) -> Host:
-    """Each real ComfyUI release in turn (tests/hosts.py finds them); a test using it runs once per release,
-    and one that cannot have a host is skipped with the way to get one."""
+    """Each real ComfyUI release in turn (tests/comfyui_hosts.py finds them): a test using it runs once per
+    release, or is skipped, saying how to get one, where there is none."""
     host = request.param
     if host is None:
         pytest.skip(NO_HOST)

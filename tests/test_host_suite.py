@@ -23,7 +23,8 @@ def test_host_tests_pass_in_the_release(comfyui_host, tmp_path):
          f"--junitxml={report}", "tests/host"],
         cwd=ROOT, capture_output=True, text=True, timeout=SECONDS,
         env={**os.environ, "MOTION_I2V_HOST": str(comfyui_host.folder), "PYTHONDONTWRITEBYTECODE": "1"})
-    shown = f"tests/host in ComfyUI {comfyui_host.version} ({comfyui_host.python}):\n{done.stdout[-6000:]}{done.stderr[-3000:]}"
+    shown = (f"tests/host in ComfyUI {comfyui_host.version} ({comfyui_host.python}):\n"
+             f"{done.stdout[-6000:]}{done.stderr[-3000:]}")
     assert done.returncode == 0, shown
     suite = ElementTree.parse(report).getroot().find("testsuite")
     counts = {key: int(suite.get(key)) for key in ("tests", "failures", "errors", "skipped")}

@@ -1,20 +1,27 @@
-"""Opt-in: the pack inside a real ComfyUI server, every workflow queued through /prompt.
+"""The pack inside real ComfyUI servers, one per release, every workflow queued through /prompt.
+
+The releases are those tests/comfyui_hosts.py finds: the ``.hosts/`` that ``python .ci/hosts.py`` prepares for
+every ``../shared/comfyui*`` (CI: 0.8.0, the oldest we support, and 0.33.0), or your own ComfyUI:
 
     COMFYUI_DIR=/path/to/ComfyUI COMFYUI_PYTHON=/path/to/comfyui/venv/bin/python \\
         python -m pytest -q tests/test_real_comfyui.py
 
-``COMFYUI_DIR`` is a ComfyUI checkout (tested with 0.8.0); ``COMFYUI_PYTHON`` the Python that has its
-requirements and this pack's (default: the one running pytest). Without ``COMFYUI_DIR`` every test here
-is skipped. The test builds, in a temporary folder: the tiny motion_i2v models (``python -m motion_i2v
-make-tiny --text-width 768``, as ComfyUI's CLIP-L gives 768-wide text states), a random SD1.5 checkpoint
-that ComfyUI's CheckpointLoaderSimple detects (``tests/comfyui_tiny_sd15.py``: a one-level 320-wide UNet
-with full-size CLIP-L and VAE, since ComfyUI builds those two at full size whatever the weights; about
-0.5 GB, written under every checkpoint name the workflows use), the example inputs at an eighth of their
-size, and an ``extra_model_paths.yaml`` whose ``custom_nodes`` entry holds a symlink to this repository.
-The workflows run with every ``steps`` lowered to 2. It starts ``main.py --cpu`` on a free port of 127.0.0.1
-(all traffic stays there), converts each workflow to the API format with the server's own
-``/object_info``, queues it, waits on ``/history`` and checks success and the saved files through
-``/view``.
+Without a host every test here is skipped, saying how to get one. Every test runs once per release, against
+one server per release for the session. For each, the test builds in a temporary folder, which is the
+server's ``--base-directory`` (so nothing is written into the ComfyUI folder, read-only in CI): the tiny
+motion_i2v models (``python -m motion_i2v make-tiny --text-width 768``, as ComfyUI's CLIP-L gives 768-wide
+text states) in another folder named by an ``extra_model_paths.yaml``, a random SD1.5 checkpoint that
+ComfyUI's CheckpointLoaderSimple detects (``tests/comfyui_tiny_sd15.py``: a one-level 320-wide UNet with
+full-size CLIP-L and VAE, since ComfyUI builds those two at full size whatever the weights; about 0.5 GB,
+written under every checkpoint name the workflows use), the example inputs at an eighth of their size, and
+a symlink to this repository in ``custom_nodes``. The workflows run with every ``steps`` lowered to 2. It
+starts ``main.py --cpu`` on a free port of 127.0.0.1 (all traffic stays there), converts each workflow to the
+API format with the server's own ``/object_info``, queues it, waits on ``/history`` and checks success and
+the saved files through ``/view``.
+
+The checks hold for every release where the releases differ in what users do not see: core nodes may gain
+outputs and choices (tests/core_nodes.py describes 0.8.0), frontends save a widgetless node's values as
+``[]`` or not at all and may send inputs a node does not declare, which the server ignores.
 
 Progress, Cancel and latent previews are watched on the server's websocket (``/ws``, read by a minimal
 standard-library client): Predict Motion Field and the Motion-Guided Sampler must report one ``progress`` per
@@ -22,10 +29,11 @@ denoising step, stop at the next step when ``/interrupt`` comes (the history the
 ``execution_interrupted``), and the sampler must send a preview of every frame each step when the prompt asks for
 live previews (the frontend's "Live preview method", ``extra_data.preview_method``) and none when it asks for none.
 
-When Debian's chromium and tests/browser's playwright-core are present, the workflows are also loaded
-into the server's real frontend (``tests/frontend_roundtrip.mjs``): saving them again must give the same
-nodes, widget values and links (the files are exactly what the frontend saves), and the frontend's own
-``graphToPrompt`` must give the prompt ``tests/workflow_tools.py`` computes.
+When Debian's chromium and tests/browser's playwright-core are present (``.ci/browser`` installs them), the
+workflows are also loaded into the server's real frontend, the version the release pins
+(``tests/frontend_roundtrip.mjs``, shown the example inputs at full size as a user would be): saving them again
+must give the same nodes, widget values and links (the files are exactly what the frontend saves), and the
+frontend's own ``graphToPrompt`` must give the prompt ``tests/workflow_tools.py`` computes.
 """
 
 from __future__ import annotations
@@ -49,7 +57,7 @@ from pathlib import Path
 import pytest
 from conftest import browser
 from core_nodes import CORE_CLASSES, CoreFolders, core_specs
-from hosts import Host
+from comfyui_hosts import Host
 from PIL import Image
 from workflow_tools import (
     NodeSpec,

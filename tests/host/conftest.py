@@ -32,7 +32,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hosts import Host
+from comfyui_hosts import Host
 
 HERE = Path(__file__).resolve().parent
 HOST = os.environ.get("MOTION_I2V_HOST")
