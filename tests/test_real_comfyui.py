@@ -7,17 +7,17 @@ every ``../shared/comfyui*`` (CI: 0.8.0, the oldest we support, and 0.33.0), or 
         python -m pytest -q tests/test_real_comfyui.py
 
 Without a host every test here is skipped, saying how to get one. Every test runs once per release, against
-one server per release for the session. For each, the test builds in a temporary folder, which is the
-server's ``--base-directory`` (so nothing is written into the ComfyUI folder, read-only in CI): the tiny
-motion_i2v models (``python -m motion_i2v make-tiny --text-width 768``, as ComfyUI's CLIP-L gives 768-wide
-text states) in another folder named by an ``extra_model_paths.yaml``, a random SD1.5 checkpoint that
-ComfyUI's CheckpointLoaderSimple detects (``tests/comfyui_tiny_sd15.py``: a one-level 320-wide UNet with
-full-size CLIP-L and VAE, since ComfyUI builds those two at full size whatever the weights; about 0.5 GB,
-written under every checkpoint name the workflows use), the example inputs at an eighth of their size, and
-a symlink to this repository in ``custom_nodes``. The workflows run with every ``steps`` lowered to 2. It
-starts ``main.py --cpu`` on a free port of 127.0.0.1 (all traffic stays there), converts each workflow to the
-API format with the server's own ``/object_info``, queues it, waits on ``/history`` and checks success and
-the saved files through ``/view``.
+one server per release for the session. The models are written once, in a temporary folder that each server
+finds through its ``extra_model_paths.yaml`` (where users often keep theirs): the tiny motion_i2v models (as
+``python -m motion_i2v make-tiny --text-width 768``, since ComfyUI's CLIP-L gives 768-wide text states) and a
+random SD1.5 checkpoint that ComfyUI's CheckpointLoaderSimple detects (``tests/comfyui_tiny_sd15.py``: a
+one-level 320-wide UNet with full-size CLIP-L and VAE, since ComfyUI builds those two at full size whatever
+the weights; about 0.5 GB, under every checkpoint name the workflows use). Each server's own temporary folder
+is its ``--base-directory`` (so nothing is written into the ComfyUI folder, read-only in CI), with the example
+inputs at an eighth of their size and a symlink to this repository in ``custom_nodes``. The workflows run with
+every ``steps`` lowered to 2. Each server is ``main.py --cpu`` on a free port of 127.0.0.1 (all traffic stays
+there); each workflow is converted to the API format with the server's own ``/object_info``, queued, waited
+for on ``/history``, and its saved files are checked through ``/view``.
 
 The checks hold for every release where the releases differ in what users do not see: core nodes may gain
 outputs and choices (tests/core_nodes.py describes 0.8.0), frontends save a widgetless node's values as
@@ -55,7 +55,7 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
-from conftest import browser
+from conftest import HOSTS, browser
 from core_nodes import CORE_CLASSES, CoreFolders, core_specs
 from comfyui_hosts import Host
 from PIL import Image
@@ -76,7 +76,6 @@ WORKFLOWS = sorted((ROOT / "workflows").glob("*.json"))
 PACK_DIR_NAME = "ComfyUI-Motion-I2V"
 STEPS, INPUT_DIVISOR = 2, 8  # as tests/test_workflows.py: examples at 1/8 size, every `steps` at most 2
 CLIP_L_WIDTH = 768  # ComfyUI builds SD1.5's text encoder at full size whatever the checkpoint
-MOTION_I2V_MODELS = "elsewhere/motion_i2v"  # relative to the server's folder
 STARTUP_SECONDS = 300
 RUN_SECONDS = 600
 # Options that change what the server accepts or what the frontend saves; tooltips and the like are free.
@@ -94,8 +93,8 @@ def _free_port() -> int:
 class Server:
     """A ComfyUI process on 127.0.0.1 and the few HTTP calls the tests need."""
 
-    def __init__(self, host: Host, root: Path):
-        self.host, self.root, self.port = host, root, _free_port()
+    def __init__(self, host: Host, root: Path, models: Path):
+        self.host, self.root, self.models, self.port = host, root, models, _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = root / "comfyui.log"
         # everything ComfyUI writes goes under root: its own folder stays as shipped (read-only in CI)
@@ -246,29 +245,39 @@ class Events:
 
 
 @pytest.fixture(scope="session")
-def server(comfyui_host, tmp_path_factory):
-    """One server per release for the whole session (tests/conftest.py's ``comfyui_host`` picks the release)."""
-    python = comfyui_host.python
-    root = tmp_path_factory.mktemp(f"real_{comfyui_host.id}")
-    for name in ("input", "output", "temp", "user", "custom_nodes", "models/checkpoints"):
-        (root / name).mkdir(parents=True)
-    (root / "custom_nodes" / PACK_DIR_NAME).symlink_to(ROOT, target_is_directory=True)
-    write_small_inputs(ROOT / "example_inputs", root / "input", INPUT_DIVISOR)
-    subprocess.run([python, "-m", "motion_i2v", "make-tiny", str(root / MOTION_I2V_MODELS),
-                    "--text-width", str(CLIP_L_WIDTH)], cwd=ROOT, check=True)
+def server_models(tmp_path_factory) -> Path:
+    """The models every server reads, written once: the tiny motion_i2v set in ``motion_i2v/`` and the random
+    SD1.5 checkpoint in ``checkpoints/`` under every name the workflows load (written by the oldest release's
+    classes; every release loads it when the workflows run)."""
+    from motion_i2v.commands.make_tiny import write_tiny_models
+
+    root = tmp_path_factory.mktemp("comfyui_models")
+    write_tiny_models(root / "motion_i2v", text_width=CLIP_L_WIDTH)
+    (root / "checkpoints").mkdir()
     loader = core_specs()["CheckpointLoaderSimple"]
     names = sorted({name for path in WORKFLOWS
                     for name in saved_values(json.loads(path.read_text()), loader, "ckpt_name")})
     if names:
-        checkpoint = root / "models" / "checkpoints" / names[0]
-        subprocess.run([python, str(ROOT / "tests" / "comfyui_tiny_sd15.py"), str(checkpoint)],
-                       cwd=comfyui_host.folder, check=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        checkpoint = root / "checkpoints" / names[0]
+        subprocess.run([HOSTS[0].python, str(ROOT / "tests" / "comfyui_tiny_sd15.py"), str(checkpoint)],
+                       cwd=HOSTS[0].folder, check=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
         for name in names[1:]:
-            (root / "models" / "checkpoints" / name).symlink_to(checkpoint)
-    # the motion_i2v models where users often keep them: another folder, named in extra_model_paths.yaml
-    (root / "extra_model_paths.yaml").write_text(f"motion_i2v_test:\n    base_path: {root}\n"
-                                                 f"    motion_i2v: {MOTION_I2V_MODELS}\n")
-    running = Server(comfyui_host, root)
+            (root / "checkpoints" / name).symlink_to(checkpoint)
+    return root
+
+
+@pytest.fixture(scope="session")
+def server(comfyui_host, server_models, tmp_path_factory):
+    """One server per release for the whole session (tests/conftest.py's ``comfyui_host`` picks the release)."""
+    root = tmp_path_factory.mktemp(f"real_{comfyui_host.id}")
+    for name in ("input", "output", "temp", "user", "custom_nodes"):
+        (root / name).mkdir(parents=True)
+    (root / "custom_nodes" / PACK_DIR_NAME).symlink_to(ROOT, target_is_directory=True)
+    write_small_inputs(ROOT / "example_inputs", root / "input", INPUT_DIVISOR)
+    # the models in another folder, where users often keep theirs, named in extra_model_paths.yaml
+    (root / "extra_model_paths.yaml").write_text(f"motion_i2v_test:\n    base_path: {server_models}\n"
+                                                 "    checkpoints: checkpoints\n    motion_i2v: motion_i2v\n")
+    running = Server(comfyui_host, root, server_models)
     try:
         running.wait_until_up()
         yield running
@@ -355,7 +364,7 @@ def _differences(ours: dict[str, NodeSpec], server_specs: dict[str, NodeSpec], f
 def test_core_node_specs_match_the_server(server, server_specs):
     root = server.root
     folders = CoreFolders(input=root / "input", output=root / "output", temp=root / "temp",
-                          models={"checkpoints": root / "models" / "checkpoints"})
+                          models={"checkpoints": server.models / "checkpoints"})
     assert {cls.__name__ for cls in CORE_CLASSES} <= set(server_specs)
     differences = _differences(core_specs(folders), server_specs, core=True)
     assert not differences, "tests/core_nodes.py differs from ComfyUI:\n" + "\n".join(differences)
