@@ -29,7 +29,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -38,6 +37,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from comfyui_hosts import Host  # noqa: E402  (a ComfyUI folder read as the tests read it)
+
 SHARED = ROOT.parent / "shared"
 HOSTS = ROOT / ".hosts"
 CACHE = Path(os.environ.get("MOTION_I2V_CACHE", Path.home() / ".cache" / "motion-i2v"))
@@ -71,35 +73,26 @@ for line in sys.stdin:
 """
 
 
-class Host:
-    def __init__(self, folder: Path):
-        self.folder = folder.resolve()
-        found = re.search(r"""__version__\s*=\s*["']([^"']+)""", (folder / "comfyui_version.py").read_text())
-        self.version = found.group(1)
-        self.requirements = (folder / "requirements.txt").read_text()
+def pin(host: Host, package: str) -> str:
+    """The version ``host`` pins ``package`` to; stops where it pins none."""
+    version = host.pinned(package)
+    if version is None:
+        raise SystemExit(f"{host.folder}/requirements.txt pins no {package}")
+    return version
 
-    def sort_key(self) -> tuple:
-        return tuple(int(part) if part.isdigit() else 0 for part in self.version.split("."))
 
-    def pin(self, package: str) -> str:
-        """The version this release pins ``package`` to (``package==X`` in its requirements)."""
-        found = re.search(rf"^{re.escape(package)}==(\S+)", self.requirements, re.MULTILINE | re.IGNORECASE)
-        if not found:
-            raise SystemExit(f"{self.folder}/requirements.txt pins no {package}")
-        return found.group(1)
-
-    def other_requirements(self) -> str:
-        """Its requirement lines but the frontend's pins, which the venv need not meet."""
-        skipped = (FRONTEND, *FROM_THE_VENV)
-        return "\n".join(line for line in self.requirements.splitlines()
-                         if not any(line.strip().lower().startswith(name) for name in skipped))
+def other_requirements(host: Host) -> str:
+    """Its requirement lines but the frontend's pins, which the venv need not meet."""
+    skipped = (FRONTEND, *FROM_THE_VENV)
+    return "\n".join(line for line in host.requirements.splitlines()
+                     if not any(line.strip().lower().startswith(name) for name in skipped))
 
 
 def find_hosts() -> list[Host]:
     folders = sorted(SHARED.glob("comfyui*")) if SHARED.is_dir() else []
-    return sorted((Host(folder) for folder in folders
+    return sorted((Host(folder.resolve()) for folder in folders
                    if (folder / "main.py").is_file() and (folder / "comfyui_version.py").is_file()),
-                  key=Host.sort_key)
+                  key=lambda host: host.version_tuple)
 
 
 def pip(python: Path, log: Path, *arguments: str) -> None:
@@ -143,7 +136,7 @@ def venv_for(newest: Host) -> Path:
 
 
 def frontend_for(host: Host, venv: Path) -> Path:
-    version = host.pin(FRONTEND)
+    version = pin(host, FRONTEND)
     return build(CACHE / f"frontend-{version}",
                  lambda folder, log: pip(venv / "bin" / "python", log, "--no-deps", "--target", str(folder),
                                          f"{FRONTEND}=={version}"))
@@ -191,13 +184,13 @@ def main() -> int:
         newest = hosts[-1]
         venv = venv_for(newest)
         for host in hosts:
-            problems = unmet(venv, host.other_requirements())
+            problems = unmet(venv, other_requirements(host))
             if problems:
                 raise SystemExit(f"ComfyUI {host.version} needs what the host venv (built for {newest.version}) "
                                  "lacks:\n  " + "\n  ".join(problems))
-            same = host.pin(FRONTEND) == newest.pin(FRONTEND)
+            same = pin(host, FRONTEND) == pin(newest, FRONTEND)
             write_launcher(host, venv, None if same else frontend_for(host, venv))
-            print(f"ComfyUI {host.version}: {host.folder}, frontend {host.pin(FRONTEND)}: .hosts/{host.version}/python")
+            print(f"ComfyUI {host.version}: {host.folder}, frontend {pin(host, FRONTEND)}: .hosts/{host.version}/python")
         prune_venvs()
     return 0
 

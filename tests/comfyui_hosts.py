@@ -27,7 +27,7 @@ NO_HOST = ("no ComfyUI host: `python .ci/hosts.py` prepares one for each ../shar
 @dataclass(frozen=True)
 class Host:
     folder: Path
-    python: str
+    python: str = ""  # .ci/hosts.py reads a folder before it has a Python for it
 
     @property
     def version(self) -> str:
@@ -43,13 +43,17 @@ class Host:
     def version_tuple(self) -> tuple[int, ...]:
         return tuple(int(part) for part in re.findall(r"\d+", self.version)[:3])
 
+    @property
+    def requirements(self) -> str:
+        """Its requirements.txt ("" where it has none)."""
+        try:
+            return (self.folder / "requirements.txt").read_text()
+        except OSError:
+            return ""
+
     def pinned(self, package: str) -> str | None:
         """The version its requirements.txt pins ``package`` to (``package==X``), or None."""
-        try:
-            text = (self.folder / "requirements.txt").read_text()
-        except OSError:
-            return None
-        found = re.search(rf"^{re.escape(package)}==(\S+)", text, re.MULTILINE | re.IGNORECASE)
+        found = re.search(rf"^{re.escape(package)}==(\S+)", self.requirements, re.MULTILINE | re.IGNORECASE)
         return found.group(1) if found else None
 
     def problem(self) -> str | None:
