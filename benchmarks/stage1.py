@@ -26,7 +26,8 @@ from torch.utils.benchmark import Timer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from motion_i2v.loading import build_model, bundled_config  # noqa: E402
+from motion_i2v.weights.configs import bundled_config  # noqa: E402
+from motion_i2v.weights.loader import build_model  # noqa: E402
 from motion_i2v.pipelines.flow_gen import FlowDenoiser, frame_strides  # noqa: E402
 
 FRAMES, TOKENS = 16, 77  # 16 frames = 15 generated + the image

@@ -26,8 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import motion_i2v.loading_stage2  # noqa: E402, F401  (registers the stage-2 kinds)
-from motion_i2v.loading import build_model  # noqa: E402
+from motion_i2v.weights.loader import build_model  # noqa: E402
 from motion_i2v.models.motion_augmented import MotionGuidance  # noqa: E402
 from motion_i2v.pipelines.animate import AnimationDenoiser  # noqa: E402
 from stage1 import line, peak_gib, reset_peak, time_ms  # noqa: E402

@@ -26,31 +26,39 @@ import math
 
 import torch
 
+from .checks import check_choice, check_number
 from .easing import check_easing, ease
-from .flow import check_field
+from .flow import check_field, check_field_size
+from .memory import check_memory, field_bytes
 from .warp import backward_warp
 
 PRESETS = ("pan_x", "pan_y", "zoom_in", "zoom_out", "rotate")
 # A moderate amount per preset, for callers that let the amount be left out.
 DEFAULT_AMOUNTS = {"pan_x": 32.0, "pan_y": 32.0, "zoom_in": 1.25, "zoom_out": 1.25, "rotate": 10.0}
+# The widest amounts accepted (pixels, degrees, or a zoom factor, which must also be at least MIN_ZOOM).
+MAX_AMOUNT, MIN_ZOOM = 4096.0, 1e-3
+# Peak memory of ``affine_field`` in [F, 2, H, W] float32 fields (measured: 2.4 without a scene, 4.1 with one).
+FIELD_COPIES = 5
 
 
 def progress(frames: int, easing: str = "linear") -> torch.Tensor:
     """The eased fraction of the motion done at each frame: [F] float32, 0 at frame 0, 1 at F - 1."""
-    if frames < 1:
-        raise ValueError(f"frames: expected at least 1, got {frames}")
+    check_number(frames, "frames", low=1, integer=True)
     check_easing(easing)
     return ease(torch.linspace(0, 1, frames) if frames > 1 else torch.zeros(1), easing)
 
 
+def check_camera(preset: str, amount: float, name: str = "camera") -> None:
+    """Raise unless ``preset`` is one of PRESETS and ``amount`` suits it (see the module doc)."""
+    check_choice(preset, PRESETS, f"{name} preset")
+    check_number(amount, f"{name} amount", low=-MAX_AMOUNT, high=MAX_AMOUNT)
+    if preset in ("zoom_in", "zoom_out") and amount < MIN_ZOOM:
+        raise ValueError(f"{name} amount: {preset} needs a scale factor > 0 (at least {MIN_ZOOM}), got {amount}")
+
+
 def _camera_transforms(preset: str, frames: int, amount: float, easing: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-frame linear parts [F, 2, 2] and translations [F, 2] (pixels) of a preset."""
-    if preset not in PRESETS:
-        raise ValueError(f"camera preset: expected one of {list(PRESETS)}, got {preset!r}")
-    if not math.isfinite(amount):
-        raise ValueError(f"camera amount: expected a finite number, got {amount}")
-    if preset in ("zoom_in", "zoom_out") and amount <= 0:
-        raise ValueError(f"camera amount: {preset} needs a scale factor > 0, got {amount}")
+    check_camera(preset, amount)
     u = progress(frames, easing)
     identity = torch.eye(2).expand(frames, 2, 2)
     zeros = torch.zeros(frames)
@@ -67,6 +75,11 @@ def _camera_transforms(preset: str, frames: int, amount: float, easing: str) -> 
     exponent = u if preset == "zoom_in" else -u
     scale = torch.tensor(float(amount)) ** exponent
     return scale[:, None, None] * identity, torch.zeros(frames, 2)
+
+
+def affine_bytes(frames: int, height: int, width: int) -> int:
+    """About the peak memory of ``affine_field`` (and so ``camera_field``) for ``frames`` of ``width`` x ``height``."""
+    return FIELD_COPIES * field_bytes(frames, height, width)
 
 
 def affine_field(
@@ -97,6 +110,9 @@ def affine_field(
                 f"got {list(scene.shape)}"
             )
     cx, cy = ((width - 1) / 2, (height - 1) / 2) if center is None else center
+    check_number(cx, "camera centre x")
+    check_number(cy, "camera centre y")
+    check_memory(affine_bytes(frames, height, width), f"camera motion ({frames} frames at {width}x{height})")
     ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij")
     relative = torch.stack((xs - cx, ys - cy))[None]  # [1, 2, H, W], p - c
     if scene is not None:
@@ -123,6 +139,7 @@ def camera_field(
     ``scene``: optional [F, 2, H, W] motion of the content before the camera moves it (see
     ``affine_field``).
     """
+    check_field_size(frames, height, width, "camera motion")
     linear, offset = _camera_transforms(preset, frames, amount, easing)
     return affine_field(linear, offset, height, width, center=center, scene=scene)
 

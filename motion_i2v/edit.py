@@ -17,23 +17,39 @@ import math
 import torch
 from einops import rearrange
 
-from .flow import check_field
+from .checks import check_finite, check_number
+from .flow import MAX_FRAMES, check_field
+from .memory import check_memory, field_bytes
+
+MAX_SIGMA = 100.0  # frames of temporal smoothing at most
+# Peak memory of smooth_time in one-frame fields: ~18 per frame and ~2 per frame of the extended series (measured).
+SMOOTH_COPIES, EXTENDED_COPIES = 20, 4
 
 
-def _check_factor(value: float, name: str) -> None:
-    if not math.isfinite(value):
-        raise ValueError(f"{name}: expected a finite number, got {value}")
+def retime_bytes(frames: int, height: int, width: int) -> int:
+    """About the peak memory of ``resample`` or ``ping_pong`` making ``frames`` frames: the result, the two frames
+    interpolated and their weighted sum."""
+    return 4 * field_bytes(frames, height, width)
 
 
-def _check_frames(frames: int, name: str = "frames") -> None:
-    if frames < 1:
-        raise ValueError(f"{name}: expected at least 1 frame, got {frames}")
+def smooth_bytes(frames: int, height: int, width: int, sigma: float) -> int:
+    """About the peak memory of ``smooth_time``: SMOOTH_COPIES a frame and EXTENDED_COPIES a frame of the series
+    extended by the kernel's radius at both ends."""
+    radius = math.ceil(3 * sigma)
+    return (SMOOTH_COPIES * frames + EXTENDED_COPIES * (frames + 2 * radius)) * field_bytes(1, height, width)
+
+
+def _check_frames(frames: int, flow: torch.Tensor, what: str) -> None:
+    """``frames`` output frames of ``flow``'s size: within MAX_FRAMES and the memory."""
+    check_number(frames, "frames", low=1, high=MAX_FRAMES, integer=True)
+    height, width = flow.shape[-2:]
+    check_memory(retime_bytes(frames, height, width), f"{what} ({frames} frames at {width}x{height})")
 
 
 def scale(flow: torch.Tensor, factor: float) -> torch.Tensor:
     """Multiply every displacement by ``factor`` (0 = still, 2 = twice as far)."""
     check_field(flow)
-    _check_factor(factor, "scale factor")
+    check_number(factor, "scale factor")
     return flow * factor
 
 
@@ -46,6 +62,7 @@ def negate(flow: torch.Tensor) -> torch.Tensor:
 def multiply_mask(flow: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Weight the motion per pixel: ``mask`` [H, W] or [F, H, W], 1 = keep, 0 = hold still."""
     check_field(flow)
+    check_finite(mask, "mask")
     frames, _, height, width = flow.shape
     if mask.ndim == 2:
         mask = mask[None]
@@ -68,7 +85,7 @@ def _sample_time(flow: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
 def resample(flow: torch.Tensor, frames: int) -> torch.Tensor:
     """Change the frame count, interpolating linearly over time; first and last frames are kept."""
     check_field(flow)
-    _check_frames(frames)
+    _check_frames(frames, flow, "resample")
     positions = torch.linspace(0, flow.shape[0] - 1, frames, dtype=torch.float64) if frames > 1 else torch.zeros(1)
     return _sample_time(flow, positions)
 
@@ -89,7 +106,7 @@ def ping_pong(flow: torch.Tensor, frames: int | None = None) -> torch.Tensor:
     check_field(flow)
     period = 2 * (flow.shape[0] - 1)
     frames = period if frames is None else frames
-    _check_frames(frames)
+    _check_frames(frames, flow, "ping-pong")
     if period == 0:
         return flow.expand(frames, -1, -1, -1).clone()
     time = torch.arange(frames, dtype=torch.float64) * (period / frames)
@@ -105,7 +122,7 @@ def blend(first: torch.Tensor, second: torch.Tensor, weight: float) -> torch.Ten
             f"blend: the motion fields differ in shape, {list(first.shape)} and {list(second.shape)}; "
             "resize or resample one of them first"
         )
-    _check_factor(weight, "blend weight")
+    check_number(weight, "blend weight")
     return torch.lerp(first, second.to(first), weight)
 
 
@@ -117,10 +134,10 @@ def smooth_time(flow: torch.Tensor, sigma: float) -> torch.Tensor:
     that starts from rest keeps its start and a straight uniform motion stays straight in between.
     """
     check_field(flow)
-    _check_factor(sigma, "smoothing sigma")
-    if sigma < 0:
-        raise ValueError(f"smoothing sigma: expected >= 0 frames, got {sigma}")
-    frames = flow.shape[0]
+    check_number(sigma, "smoothing sigma", low=0, high=MAX_SIGMA)
+    frames, _, height, width = flow.shape
+    check_memory(smooth_bytes(frames, height, width, sigma), f"smoothing ({frames} frames at {width}x{height}, "
+                 f"sigma {sigma})")
     radius = math.ceil(3 * sigma)
     if radius == 0 or frames == 1:
         return flow.clone()
@@ -132,6 +149,6 @@ def smooth_time(flow: torch.Tensor, sigma: float) -> torch.Tensor:
     extended = flow[time.abs().clamp(max=frames - 1)] * sign[:, None, None, None]
     series = rearrange(extended, "f c h w -> (c h w) 1 f")
     smoothed = torch.nn.functional.conv1d(series, kernel.view(1, 1, -1))
-    out = rearrange(smoothed, "(c h w) 1 f -> f c h w", c=2, h=flow.shape[2])
+    out = rearrange(smoothed, "(c h w) 1 f -> f c h w", c=2, h=height)
     out[0] = 0  # exact zero, not rounding noise of the odd extension
     return out

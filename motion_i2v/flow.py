@@ -17,6 +17,20 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .checks import check_number
+
+# The largest fields the nodes and the CLI make or read: a few times Motion-I2V's 16 frames and 512x320, and more than
+# a video model can use. Larger ones are refused before any allocation (a memory check also weighs the product).
+MAX_FRAMES = 256
+MAX_SIDE = 4096
+
+
+def check_field_size(frames: int, height: int, width: int, name: str = "motion field") -> None:
+    """Raise unless a field of ``frames`` x ``height`` x ``width`` is within MAX_FRAMES and MAX_SIDE."""
+    check_number(frames, f"{name} frames", low=1, high=MAX_FRAMES, integer=True)
+    check_number(width, f"{name} width", low=1, high=MAX_SIDE, integer=True)
+    check_number(height, f"{name} height", low=1, high=MAX_SIDE, integer=True)
+
 
 def check_field(flow: torch.Tensor, name: str = "motion field") -> None:
     """Raise a ValueError unless ``flow`` is a finite ``[F, 2, H, W]`` float tensor with F >= 1."""

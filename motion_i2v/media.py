@@ -18,7 +18,9 @@ from PIL import Image, ImageOps
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .flow import MotionField
+from .checks import check_finite, check_number
+from .flow import MotionField, check_field_size
+from .memory import check_memory, field_bytes
 
 # Videos go through OpenCV's FFmpeg: mp4v is what every OpenCV build writes to .mp4; VP9 in WebM is
 # smaller and plays in browsers (ComfyUI's Load Video preview), which mp4v does not.
@@ -27,6 +29,7 @@ ANIMATION_EXTENSIONS = (".webp", ".gif", *VIDEO_CODECS)
 FIELD_FORMAT = "motion_i2v.motion_field"
 FIELD_VERSION = 1
 WEBP_QUALITY = 90
+MAX_FPS = 1000.0  # WebP and GIF frame durations are whole milliseconds
 
 
 def _check_exists(path: str, what: str) -> None:
@@ -50,15 +53,40 @@ def _make_folder(path: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
 
 
+def check_writable(path, what: str, *, folder: bool = False) -> None:
+    """Raise unless a file (or with ``folder``, files in a folder) can be written at ``path``: the file's folder, or
+    the folder itself, exists and is writable or can be created (its nearest existing parent is a writable folder)."""
+    path = os.fspath(path)
+    if "\0" in path:
+        raise ValueError(f"{what}: the path contains a NUL character: {path!r}")
+    path = os.path.abspath(path)
+    if not folder and os.path.isdir(path):
+        raise ValueError(f"{what}: {path} is a folder; give a file name")
+    folder = path if folder else os.path.dirname(path)
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{what}: cannot write into {folder} (not a writable folder)")
+
+
+def check_animation_output(path: str, fps: float, what: str = "animation file") -> None:
+    """Everything ``save_animation`` needs of ``path`` and ``fps``, checked before the frames exist: the extension,
+    OpenCV for videos, a writable place, and 0 < fps <= MAX_FPS."""
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in ANIMATION_EXTENSIONS:
+        raise ValueError(f"{what}: the extension must be one of {list(ANIMATION_EXTENSIONS)}, got {path!r}")
+    check_number(fps, "fps", above=0, high=MAX_FPS)
+    if extension in VIDEO_CODECS:
+        _import_cv2(f"writing {path!r}")
+    check_writable(path, what)
+
+
 def save_animation(frames: torch.Tensor, path: str, fps: float = 8.0) -> None:
     """Write ``frames`` [F, 3, H, W] 0..1 as an animated .webp or .gif (Pillow, looping) or an .mp4 or
     .webm video (OpenCV, codec from VIDEO_CODECS); the extension of ``path`` chooses."""
     _check_frames(frames, "animation")
+    check_animation_output(path, fps)
     extension = os.path.splitext(path)[1].lower()
-    if extension not in ANIMATION_EXTENSIONS:
-        raise ValueError(f"animation file: expected one of {list(ANIMATION_EXTENSIONS)}, got {path!r}")
-    if not fps > 0:
-        raise ValueError(f"fps: expected a number > 0, got {fps}")
     pixels = _to_uint8(frames)
     _make_folder(path)
     if extension in VIDEO_CODECS:
@@ -182,14 +210,28 @@ def load_field(path: str) -> MotionField:
                 )
             if "flow" not in names or not names <= {"flow", "reliability"}:
                 raise ValueError(f"motion field: {path!r} holds tensors {sorted(names)}, expected 'flow' (and 'reliability')")
+            _check_stored_field(path, handle.get_slice("flow").get_shape())
             flow = handle.get_tensor("flow")
             reliability = handle.get_tensor("reliability") if "reliability" in names else None
     except SafetensorError as error:
         raise ValueError(f"motion field: {path!r} is not a safetensors file ({error})") from error
-    expected = [int(metadata.get(key, -1)) for key in ("frames", "height", "width")]
+    expected = [int(metadata.get(key, -1)) if metadata.get(key, "").isdigit() else metadata.get(key)
+                for key in ("frames", "height", "width")]
     if list(flow.shape) != [expected[0], 2, *expected[1:]]:
         raise ValueError(
             f"motion field: {path!r} declares frames, height, width = {expected} "
             f"but its flow has shape {list(flow.shape)}"
         )
+    if reliability is not None:
+        check_finite(reliability, f"motion field reliability in {path!r}")
     return MotionField(flow.float(), None if reliability is None else reliability.float())
+
+
+def _check_stored_field(path: str, shape: list[int]) -> None:
+    """The stored flow's shape within the field limits and the memory, before it is read."""
+    if len(shape) != 4 or shape[1] != 2:
+        raise ValueError(f"motion field: {path!r} holds a flow of shape {shape}, expected [F, 2, H, W]")
+    frames, _, height, width = shape
+    check_field_size(frames, height, width, f"motion field {path!r}")
+    # the flow and its reliability as stored and as float32
+    check_memory(2 * field_bytes(frames, height, width, 3), f"motion field {path!r} ({frames} frames at {width}x{height})")

@@ -37,7 +37,9 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from .camera import affine_field
+from .checks import CheckCancel, cancel_point, check_finite
 from .flow import check_field
+from .memory import check_memory, field_bytes
 from .warp import backward_warp, forward_splat
 
 WEIGHT_EPS = 1e-6  # below this total splat weight a target pixel counts as empty
@@ -45,6 +47,7 @@ MAX_PRIORITY = 20.0  # pixels of motion unlike the background beyond which conte
 FIT_STRIDE = 4  # the affine fit reads every 4th pixel in each direction; plenty for 6 parameters
 FIT_SCALE = 2.0  # pixels: residuals beyond this count less and less in the robust fit (Cauchy weights)
 MOVING = 0.5  # pixels of motion unlike the background from which a pixel of frame 0 is foreground
+FIELD_COPIES = 24  # peak memory in [F, 2, H, W] float32 fields (measured: 22)
 
 
 def dominant_motion(flow: torch.Tensor, iterations: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
@@ -115,11 +118,16 @@ def background_plate(image: torch.Tensor, foreground: torch.Tensor) -> torch.Ten
     return fill_from(image, known.to(image.dtype))
 
 
-def warp_preview(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+def preview_bytes(frames: int, height: int, width: int) -> int:
+    """About the peak memory of ``warp_preview`` for ``frames`` frames of ``width`` x ``height``."""
+    return FIELD_COPIES * field_bytes(frames, height, width)
+
+
+def warp_preview(image: torch.Tensor, flow: torch.Tensor, *, check_cancel: CheckCancel | None = None) -> torch.Tensor:
     """Animate ``image`` along ``flow``: [1, 3, H, W] 0..1 and [F, 2, H, W] pixels -> [F, 3, H, W] 0..1.
 
     Frame 0 of a field is zero, so frame 0 of the result is the image itself (see the module doc
-    for occlusions and hole filling).
+    for occlusions and hole filling). ``check_cancel`` is called between the steps and frames of the splat.
     """
     check_field(flow)
     frames, _, height, width = flow.shape
@@ -130,9 +138,12 @@ def warp_preview(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
             f"preview image: the image is {image.shape[3]}x{image.shape[2]} but the motion field is "
             f"{width}x{height}; resize one of them first"
         )
+    check_finite(image, "preview image")
+    check_memory(preview_bytes(frames, height, width), f"warp preview ({frames} frames at {width}x{height})")
     image, flow = image.float(), flow.float()
     source = image.expand(frames, -1, -1, -1)
     linear, offset = dominant_motion(flow)
+    cancel_point(check_cancel)
     background = affine_field(linear, offset, height, width)
     unlike = (flow - background).square().sum(1, keepdim=True).sqrt()  # |f(p) - a(p)|, [F, 1, H, W]
     priority = unlike.clamp(max=MAX_PRIORITY).exp()
@@ -142,7 +153,7 @@ def warp_preview(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     torch.mul(flow, -priority, out=carried[:, 3:5])
     carried[:, 5:6] = priority
     carried[:, 6:].fill_(1)
-    splat = forward_splat(carried, flow, mode="sum")
+    splat = forward_splat(carried, flow, mode="sum", check_cancel=check_cancel)
     votes, coverage = splat[:, 5:6], splat[:, 6:]
     mean = splat[:, :5] / votes.clamp_min(WEIGHT_EPS)
     opacity = coverage.clamp(0, 1)
@@ -151,6 +162,7 @@ def warp_preview(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     inverse_offset = -(inverse_linear @ offset[..., None])[..., 0]
     camera_inverse = affine_field(inverse_linear, inverse_offset, height, width)
     plate = background_plate(image, unlike.amax(0, keepdim=True) > MOVING)
+    cancel_point(check_cancel)
     from_plate = grow(coverage <= WEIGHT_EPS)  # the holes and their rims
     inverse = torch.where(from_plate, camera_inverse, mean[:, 3:])
     both = torch.cat((image, plate), dim=1).expand(frames, -1, -1, -1)

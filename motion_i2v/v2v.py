@@ -28,13 +28,23 @@ from typing import Callable
 import torch
 from einops import rearrange
 
-from .flow import MotionField, resize_field
+from .checks import check_choice, check_finite, check_number
+from .flow import MAX_FRAMES, MotionField, check_field_size, resize_field
+from .memory import FLOAT_BYTES, check_memory, field_bytes
 from .warp import backward_warp
+from .weights.files import read_state_dict
 
 METHODS = ("dis", "raft")
 RAFT_MIN_SIZE = 128  # pixels, each side: torchvision RAFT refuses smaller inputs
 DIS_PRESETS = ("ultrafast", "fast", "medium")  # OpenCV's DISOPTICAL_FLOW_PRESET_* names
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as cv2.cvtColor(RGB2GRAY)
+MAX_RAFT_ITERATIONS = 100
+# Peak memory of the fusion in bytes per pixel and frame: the four chains of flows, their stacks, round trips and the
+# result (measured 94-105 with DIS).
+FUSE_BYTES = 128
+# RAFT's all-pairs correlation at 1/8 resolution and its pyramid: 4 bytes per pair of cells, x 4/3 for the coarser
+# levels, and room for the product that builds it (not measured here: torchvision is not installed on our machine).
+RAFT_PAIR_BYTES = 8
 
 # (first frame, second frame, initial guess or None) -> [2, H, W] float32 flow from the first frame
 # to the second, on the CPU.
@@ -44,8 +54,9 @@ Progress = Callable[[int, int], None]
 
 def sample_frames(video: torch.Tensor, frames: int, stride: int = 1, start: int = 0) -> torch.Tensor:
     """Frames start, start + stride, ... of a video: [T, ...] -> [frames, ...] (any frame layout)."""
-    if frames < 1 or stride < 1 or start < 0:
-        raise ValueError(f"sample_frames: need frames >= 1, stride >= 1, start >= 0; got {frames}, {stride}, {start}")
+    check_number(frames, "frames", low=1, high=MAX_FRAMES, integer=True)
+    check_number(stride, "frame_stride", low=1, integer=True)
+    check_number(start, "start_frame", low=0, integer=True)
     needed = start + (frames - 1) * stride + 1
     if video.shape[0] < needed:
         raise ValueError(
@@ -55,8 +66,23 @@ def sample_frames(video: torch.Tensor, frames: int, stride: int = 1, start: int 
     return video[start:needed:stride]
 
 
+def resize_bytes(frames: int, height: int, width: int) -> int:
+    """About the peak memory of ``resize_motion`` to ``width`` x ``height``: the field, its reliability and the
+    interpolation's temporaries, ~8 floats a pixel (measured 6.6)."""
+    return field_bytes(frames, height, width, 8)
+
+
+def fuse_bytes(frames: int, height: int, width: int) -> int:
+    """About the peak memory of ``extract_motion`` on the CPU (see FUSE_BYTES)."""
+    return FUSE_BYTES * frames * height * width
+
+
 def resize_motion(field: MotionField, height: int, width: int) -> MotionField:
     """Resize a field and its reliability to (height, width), rescaling the vectors."""
+    check_field_size(field.frames, height, width, "resized motion field")
+    if (height, width) != (field.height, field.width):
+        check_memory(resize_bytes(field.frames, height, width),
+                     f"resized motion field ({field.frames} frames at {width}x{height})")
     reliability = field.reliability
     if reliability is not None and tuple(reliability.shape[-2:]) != (height, width):
         reliability = torch.nn.functional.interpolate(
@@ -86,13 +112,19 @@ def extract_motion(
     if not isinstance(frames, torch.Tensor) or frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] < 1:
         shape = list(frames.shape) if isinstance(frames, torch.Tensor) else type(frames).__name__
         raise ValueError(f"frames: expected [F, H, W, 3] RGB with F >= 1, got {shape}")
-    if method not in METHODS:
-        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
-    if method == "dis" and preset not in DIS_PRESETS:
-        raise ValueError(f"preset: expected one of {DIS_PRESETS}, got {preset!r}")
+    check_choice(method, METHODS, "method")
+    if method == "dis":
+        check_choice(preset, DIS_PRESETS, "preset")
     if method == "raft" and (raft_weights is None or not Path(raft_weights).is_file()):
         raise ValueError(f"raft_weights: method 'raft' needs a local RAFT weight file, got {raft_weights!r}")
+    check_number(raft_iterations, "raft_iterations", low=1, high=MAX_RAFT_ITERATIONS, integer=True)
     count, height, width, _ = frames.shape
+    check_field_size(count, height, width, "video")
+    check_finite(frames, "video")
+    what = f"motion extraction ({count} frames at {width}x{height})"
+    check_memory(fuse_bytes(count, height, width), what)
+    if method == "raft":
+        check_memory(raft_bytes(count, height, width), f"{what} with RAFT", frames.device)
     if count == 1:
         still = torch.zeros(1, 2, height, width, device=frames.device)
         return MotionField(still, torch.ones(1, height, width, device=frames.device))
@@ -106,6 +138,21 @@ def extract_motion(
         torch.cat((flow.new_zeros(1, 2, height, width), flow)).to(frames.device),
         torch.cat((reliability.new_ones(1, height, width), reliability)).to(frames.device),
     )
+
+
+def _raft_padding(height: int, width: int) -> tuple[int, int, int, int]:
+    """RAFT works on 1/8 resolution and its correlation pyramid needs 16 cells there: pad (edge pixels repeated) to
+    multiples of 8 of at least 128 (F.pad's order: left, right, top, bottom)."""
+    return 0, max(RAFT_MIN_SIZE, width + -width % 8) - width, 0, max(RAFT_MIN_SIZE, height + -height % 8) - height
+
+
+def raft_bytes(frames: int, height: int, width: int) -> int:
+    """About RAFT's peak memory on its device for ``frames`` frames of ``width`` x ``height``: the padded frames and
+    one pair's correlation pyramid."""
+    _, right, _, bottom = _raft_padding(height, width)
+    padded_height, padded_width = height + bottom, width + right
+    cells = (padded_height // 8) * (padded_width // 8)
+    return frames * 3 * padded_height * padded_width * FLOAT_BYTES + RAFT_PAIR_BYTES * cells * cells
 
 
 def _fuse(pair_flow: PairFlow, count: int, progress: Progress) -> tuple[torch.Tensor, torch.Tensor]:
@@ -190,9 +237,7 @@ def _raft_pairs(frames: torch.Tensor, weights: Path, iterations: int) -> PairFlo
     """torchvision RAFT between frames of [F, H, W, 3] 0..1, on their device."""
     model = _load_raft(weights).to(frames.device)
     height, width = frames.shape[1:3]
-    # RAFT works on 1/8 resolution and its correlation pyramid needs 16 cells there: pad (edge pixels
-    # repeated) to multiples of 8 of at least 128, and crop the flow back.
-    padding = (0, max(RAFT_MIN_SIZE, width + -width % 8) - width, 0, max(RAFT_MIN_SIZE, height + -height % 8) - height)
+    padding = _raft_padding(height, width)  # the flow is cropped back
     images = torch.nn.functional.pad(rearrange(frames, "f h w c -> f c h w") * 2 - 1, padding, mode="replicate")
 
     @torch.inference_mode()
@@ -212,12 +257,7 @@ def _load_raft(weights: Path) -> torch.nn.Module:
             "method 'raft' needs torchvision built for your torch (pip install torchvision, the release paired "
             f"with torch {torch.__version__}); method 'dis' needs no extra package"
         ) from error
-    if weights.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(weights))
-    else:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+    state = read_state_dict(weights, slot="raft_weights")
     for build in (raft_large, raft_small):
         model = build(weights=None)
         expected = set(model.state_dict())

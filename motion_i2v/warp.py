@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
+from .checks import CheckCancel, cancel_point
+
 SPLAT_EPS = 1e-7  # the official kernel's denominator guard
 # Values (channels x pixels) splatted in one channel step: bounds the scratch canvas and the sparse path's products.
 CHUNK_ELEMENTS = 2**20
@@ -119,7 +121,8 @@ def _splat_channels(
     return canvas
 
 
-def forward_splat(source: torch.Tensor, flow: torch.Tensor, mode: str = "avg") -> torch.Tensor:
+def forward_splat(source: torch.Tensor, flow: torch.Tensor, mode: str = "avg", *,
+                  check_cancel: CheckCancel | None = None) -> torch.Tensor:
     """Forward-splat ``source`` along ``flow`` with bilinear weights (official softsplat).
 
     ``source``: [N, C, H, W]; ``flow``: [N, 2, H, W] pixels, channel 0 = dx. Each source pixel
@@ -129,7 +132,7 @@ def forward_splat(source: torch.Tensor, flow: torch.Tensor, mode: str = "avg") -
     Accumulation runs in float32, a frame at a time, in steps of ~``CHUNK_ELEMENTS`` values and
     ~``CONTRIBUTIONS_PER_STEP`` bilinear contributions; the result has
     the dtype and memory format of ``source``. An inference op: it fills its result in place, so
-    it does not support autograd.
+    it does not support autograd. ``check_cancel`` is called before every frame.
     """
     if mode not in ("avg", "sum"):
         raise ValueError(f"forward_splat: mode must be 'avg' or 'sum', got {mode!r}")
@@ -151,6 +154,7 @@ def forward_splat(source: torch.Tensor, flow: torch.Tensor, mode: str = "avg") -
     canvas_rows = 1 if by_matrix else step_channels + 1
     canvas = source.new_empty(canvas_rows, (height + 3) * (width + 3), dtype=torch.float32)
     for frame in range(source.shape[0]):
+        cancel_point(check_cancel)
         _splat_frame(source[frame], flow[frame], out[frame], mode, step_channels, by_matrix, canvas)
     return out
 

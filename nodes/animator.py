@@ -9,15 +9,8 @@ import torch
 from einops import rearrange
 from PIL import Image
 
-from ..motion_i2v.loading import config_for_file, read_state_dict, resolve_dtype
-from ..motion_i2v.loading_stage2 import (
-    REALISTIC_UNET_FILE,
-    RELEASE_FILES,
-    animation_config,
-    check_animator_files,
-    load_animator,
-    load_animator_files,
-)
+from ..motion_i2v.devices import DTYPES, resolve_dtype
+from ..motion_i2v.memory import check_stage_memory, module_bytes
 from ..motion_i2v.models import UNet3DConfig
 from ..motion_i2v.models.motion_augmented import PAIRINGS
 from ..motion_i2v.pipelines.animate import (
@@ -30,13 +23,26 @@ from ..motion_i2v.pipelines.animate import (
 )
 from ..motion_i2v.pipelines.flow_gen import LATENT_SCALE, check_size
 from ..motion_i2v.sampling import MAX_STEPS, SAMPLERS
-from .comfy import Progress, intermediate_device, load_model, model_files, model_path, torch_device, wrap_model
-from .convert import image_to_engine, mask_to_engine
+from ..motion_i2v.weights.animator import check_animator_files, load_animator, load_animator_files
+from ..motion_i2v.weights.configs import config_for_file
+from ..motion_i2v.weights.files import read_state_dict
+from ..motion_i2v.weights.release import release_names
+from .comfy import (
+    Progress,
+    intermediate_device,
+    load_on_device,
+    model_files,
+    model_path,
+    torch_device,
+    unwrap,
+    wrap_model,
+)
+from .convert import image_from_engine, image_to_engine, mask_to_engine
 from .flow_model import conditioning_states
 
 BASE_FROM_MODEL = "(MODEL input)"
 BASE_FOLDERS = ("checkpoints", "motion_i2v")  # ComfyUI's checkpoints, and the release layout's stage-2 UNets
-DTYPES = ("auto", "fp16", "bf16", "fp32")
+DTYPE_CHOICES = ("auto", *DTYPES)
 UNET_PREFIX = "diffusion_model."  # where a ComfyUI MODEL keeps its UNet
 PREVIEW_COLUMNS = 4
 
@@ -106,17 +112,17 @@ class MotionI2VLoadAnimator:
         return {
             "required": {
                 "base_model": (bases, {
-                    **preselect(bases, (REALISTIC_UNET_FILE, RELEASE_FILES["sd_unet"]), "motion_i2v/"),
+                    **preselect(bases, release_names("sd_unet"), "motion_i2v/"),
                     "tooltip": f"The SD1.5 base UNet: '{BASE_FROM_MODEL}' uses the MODEL input; 'checkpoints/...' a "
                                "single-file SD1.5 checkpoint; 'motion_i2v/...' a release file such as "
                                "realistic_unet.ckpt. A connected MODEL always wins.",
                 }),
                 "motion_module": (motion_files, {
-                    **preselect(motion_files, (RELEASE_FILES["motion_modules"],)),
+                    **preselect(motion_files, release_names("motion_modules")),
                     "tooltip": "Motion modules from models/motion_i2v: Motion-I2V's models/stage2/Motion_Module/"
                                "motion_block.bin (AnimateDiff-v2 key layout), or a plain mm_sd_v15_v2.ckpt.",
                 }),
-                "dtype": (list(DTYPES), {"default": "auto", "tooltip": (
+                "dtype": (list(DTYPE_CHOICES), {"default": "auto", "tooltip": (
                     "Weight precision: auto = bf16 on GPUs that have it, else fp16; fp32 on the CPU. The splat "
                     "of the features always runs in fp32.")}),
             },
@@ -129,18 +135,18 @@ class MotionI2VLoadAnimator:
     def load(self, base_model, motion_module, dtype, model=None):
         dtype = default_dtype(torch_device()) if dtype == "auto" else resolve_dtype(dtype)
         motion_path = model_path(motion_module)
-        config = config_for_file("motion_modules", motion_path)
         if model is not None:
             check_animator_files(motion_path)
-            unet = load_animator(patched_unet_weights(model), read_state_dict(motion_path), config,
-                                 base_source="MODEL input", motion_source=motion_module, dtype=dtype)
+            unet = load_animator(patched_unet_weights(model), read_state_dict(motion_path, slot="motion_modules"),
+                                 config_for_file("motion_modules", motion_path), base_source="MODEL input",
+                                 motion_source=motion_path, dtype=dtype)
         elif base_model == BASE_FROM_MODEL:
             raise ValueError(f"base_model: '{BASE_FROM_MODEL}' needs a MODEL connected to the model input; "
                              f"connect one or pick a checkpoint file")
         else:
             folder, _, name = base_model.partition("/")
-            unet = load_animator_files(model_path(name, folder), motion_path, config, dtype=dtype)
-        return (Animator(wrap_model(unet), animation_config(config)),)
+            unet = load_animator_files(model_path(name, folder), motion_path, dtype=dtype)
+        return (Animator(wrap_model(unet), unet.config),)
 
 
 def preview_grid(preview, denoised: torch.Tensor) -> Image.Image:
@@ -213,10 +219,15 @@ class MotionI2VMotionGuidedSampler:
         settings = AnimationSettings(steps=steps, cfg=cfg, sampler=sampler, pairing=pairing)
         latent_shape = torch.zeros(1, 4, height // VAE_FACTOR, width // VAE_FACTOR)
         check_inputs(animator.config, latent_shape, motion_field.flow, positive_states, negative_states, brush_mask)
-        reference = vae.encode(image[:1, :, :, :3]).float().cpu() * LATENT_SCALE
+        module, device = unwrap(animator.model), torch_device()
+        check_stage_memory(2, frames=motion_field.frames, height=height, width=width,
+                           dtype=next(module.parameters()).dtype, guided=cfg != 1,
+                           weights=0 if device.type == "cpu" else module_bytes(module), device=device)
+        # The checked RGB pixels: a grey or RGBA image would reach the VAE with 1 or 4 channels.
+        reference = vae.encode(image_from_engine(pixels)).float().cpu() * LATENT_SCALE
         preview = latent_preview(reference, pixels)
         progress = Progress(steps)
-        unet = load_model(animator.model)
+        unet = load_on_device(animator.model)
         latents = animate(
             unet, reference, motion_field.flow, positive_states, negative_states, brush=brush_mask, settings=settings,
             generator=torch.Generator().manual_seed(seed),

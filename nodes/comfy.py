@@ -11,6 +11,8 @@ import tempfile
 
 import torch
 
+from ..motion_i2v.devices import resolve_device
+
 try:  # inside ComfyUI
     import comfy.cli_args as _ca
     import comfy.model_management as _mm
@@ -99,11 +101,7 @@ def torch_device() -> torch.device:
     """Where heavy work runs: ComfyUI's device, else CUDA, MPS or CPU."""
     if _mm is not None:
         return _mm.get_torch_device()
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    return resolve_device("auto")
 
 
 def offload_device() -> torch.device:
@@ -157,7 +155,7 @@ class _Managed(torch.nn.Module):
 def wrap_model(module: torch.nn.Module):
     """Hand a torch module to ComfyUI's memory management; returns a ModelPatcher or the module.
 
-    Outside ComfyUI the module itself comes back; use ``load_model`` before each use either way.
+    Outside ComfyUI the module itself comes back; use ``load_on_device`` before each use either way.
     """
     if _mm is None:
         return module
@@ -167,7 +165,12 @@ def wrap_model(module: torch.nn.Module):
                                             offload_device=offload_device())
 
 
-def load_model(wrapped) -> torch.nn.Module:
+def unwrap(wrapped) -> torch.nn.Module:
+    """The torch module inside a wrapped model, wherever it is (nothing is loaded or moved)."""
+    return wrapped.model.module if _mm is not None else wrapped
+
+
+def load_on_device(wrapped) -> torch.nn.Module:
     """Make room for and load a wrapped model on the compute device; returns the torch module."""
     if _mm is None:
         return wrapped.to(torch_device())

@@ -9,15 +9,18 @@ from __future__ import annotations
 import torch
 from einops import rearrange
 
+from ..motion_i2v.checks import check_finite
 from .comfy import intermediate_device
 
 
 def image_to_engine(image: torch.Tensor, name: str = "image") -> torch.Tensor:
-    """IMAGE [B, H, W, C] 0..1 -> [B, 3, H, W] float32 0..1 (alpha dropped)."""
-    if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[-1] not in (1, 3, 4):
+    """IMAGE [B, H, W, C] 0..1 -> [B, 3, H, W] float32 0..1 (alpha dropped, grey repeated); NaN or infinite
+    pixels are refused."""
+    if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[-1] not in (1, 3, 4) or not image.numel():
         shape = list(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise ValueError(f"{name}: expected an IMAGE [B, H, W, C] with C = 1, 3 or 4, got {shape}")
     image = image[..., :3] if image.shape[-1] != 1 else image.expand(-1, -1, -1, 3)
+    check_finite(image, name)
     return rearrange(image.float(), "b h w c -> b c h w")
 
 
@@ -28,7 +31,9 @@ def image_from_engine(frames: torch.Tensor) -> torch.Tensor:
 
 def mask_to_engine(mask: torch.Tensor, height: int, width: int, name: str = "mask") -> torch.Tensor:
     """MASK [H, W] or [B, H, W] -> [H, W] float32 0..1 (first mask of a batch), checked against the image size."""
-    if mask.ndim == 3:
+    if not isinstance(mask, torch.Tensor):
+        raise ValueError(f"{name}: expected a MASK [B, H, W], got {type(mask).__name__}")
+    if mask.ndim == 3 and len(mask):
         mask = mask[0]
     if mask.ndim != 2:
         raise ValueError(f"{name}: expected a MASK [B, H, W], got shape {list(mask.shape)}")
@@ -37,4 +42,5 @@ def mask_to_engine(mask: torch.Tensor, height: int, width: int, name: str = "mas
             f"{name}: the mask is {mask.shape[1]}x{mask.shape[0]} but the image is {width}x{height}; "
             "resize the mask to the image first"
         )
+    check_finite(mask, name)
     return mask.float().clamp(0, 1)

@@ -10,6 +10,9 @@ from ..motion_i2v.media import load_field, save_field
 from .comfy import input_dir, intermediate_device, output_dir
 
 FIELD_EXTENSION = ".safetensors"
+# Bytes (UTF-8) per folder or file name of a prefix: file systems allow 255 per name, and the counter and extension
+# take 19 of them.
+MAX_NAME_BYTES = 200
 
 
 def _inside(path: str, root: str) -> bool:
@@ -23,9 +26,15 @@ def next_save_path(prefix: str, root: str) -> tuple[str, str, str]:
     ``prefix`` may contain sub-folders ("motion_i2v/field"). Returns (absolute path, sub-folder,
     file name); the folder is created. A prefix leading outside ``root`` raises a ValueError.
     """
+    if not isinstance(prefix, str) or "\0" in prefix:
+        raise ValueError(f"filename_prefix: expected a file name, optionally with folders, got {prefix!r}")
     subfolder, name = os.path.split(os.path.normpath(prefix.strip()))
     if not name or name in (".", ".."):
         raise ValueError(f"filename_prefix: expected a file name, optionally with folders, got {prefix!r}")
+    longest = max(subfolder.split(os.sep) + [name], key=lambda part: len(part.encode()))
+    if len(longest.encode()) > MAX_NAME_BYTES:
+        raise ValueError(f"filename_prefix: the name {longest[:40]!r}... is {len(longest.encode())} bytes long; "
+                         f"file systems allow {MAX_NAME_BYTES} here")
     folder = os.path.join(root, subfolder)
     if not _inside(folder, root):
         raise ValueError(f"filename_prefix: {prefix!r} leads outside the output folder, which is not allowed")
@@ -119,6 +128,8 @@ class MotionI2VLoadMotionField:
 
     @classmethod
     def VALIDATE_INPUTS(cls, field_file):
+        if not isinstance(field_file, str) or "\0" in field_file:
+            return f"field_file: expected the name of a {FIELD_EXTENSION} file in the input folder, got {field_file!r}"
         if not field_file.lower().endswith(FIELD_EXTENSION):
             return f"field_file: expected a {FIELD_EXTENSION} file, got {field_file!r}"
         try:
@@ -130,6 +141,9 @@ class MotionI2VLoadMotionField:
         return True
 
     def load(self, field_file):
+        problem = self.VALIDATE_INPUTS(field_file)  # again: the API and other executors may skip validation
+        if problem is not True:
+            raise ValueError(problem)
         field = load_field(_input_path(field_file))
         flow = field.flow.to(intermediate_device())
         reliability = None if field.reliability is None else field.reliability.to(intermediate_device())

@@ -5,12 +5,13 @@ from __future__ import annotations
 import torch
 
 from ..motion_i2v import edit
-from ..motion_i2v.camera import DEFAULT_AMOUNTS, PRESETS, add, camera_field, compose
+from ..motion_i2v.camera import DEFAULT_AMOUNTS, MAX_AMOUNT, PRESETS, add, camera_field, compose
+from ..motion_i2v.checks import check_choice
 from ..motion_i2v.easing import EASINGS
-from ..motion_i2v.flow import MotionField
+from ..motion_i2v.flow import MAX_FRAMES, MAX_SIDE, MotionField
 from ..motion_i2v.preview import warp_preview
 from ..motion_i2v.visualize import draw_arrows, flow_to_color, legend
-from .comfy import intermediate_device
+from .comfy import check_interrupted, intermediate_device
 from .convert import image_from_engine, image_to_engine, mask_to_engine
 
 FIELD_TOOLTIP = "Motion field [F, 2, H, W] in pixels (frame 0 still), e.g. from Motion-I2V Tracks to Motion Field."
@@ -58,21 +59,21 @@ class MotionI2VCameraMotion:
             "required": {
                 "preset": (list(PRESETS), {"default": "zoom_in", "tooltip": "The camera move."}),
                 "amount": ("FLOAT", {
-                    "default": DEFAULT_AMOUNTS["zoom_in"], "min": -4096.0, "max": 4096.0, "step": 0.01,
+                    "default": DEFAULT_AMOUNTS["zoom_in"], "min": -MAX_AMOUNT, "max": MAX_AMOUNT, "step": 0.01,
                     "tooltip": "At the last frame: pixels for pan_x/pan_y, a scale factor > 0 for zoom_in/zoom_out, "
                                "degrees (+ = counter-clockwise) for rotate.",
                 }),
                 "easing": (list(EASINGS), {"default": "linear", "tooltip": "How the move is spread over the frames."}),
                 "frames": ("INT", {
-                    "default": 16, "min": 1, "max": 1024,
+                    "default": 16, "min": 1, "max": MAX_FRAMES,
                     "tooltip": "Number of frames; ignored when a motion field is connected (its count is used).",
                 }),
                 "width": ("INT", {
-                    "default": 512, "min": 8, "max": 8192, "step": 8,
+                    "default": 512, "min": 8, "max": MAX_SIDE, "step": 8,
                     "tooltip": "Field width in pixels, used when neither an image nor a motion field is connected.",
                 }),
                 "height": ("INT", {
-                    "default": 320, "min": 8, "max": 8192, "step": 8,
+                    "default": 320, "min": 8, "max": MAX_SIDE, "step": 8,
                     "tooltip": "Field height in pixels, used when neither an image nor a motion field is connected.",
                 }),
                 "center_x": ("FLOAT", {
@@ -163,7 +164,7 @@ class MotionI2VEditMotionField:
                                "weight (0 = this only, 1 = other only). Unused by the other operations.",
                 }),
                 "frames": ("INT", {
-                    "default": 16, "min": 1, "max": 1024,
+                    "default": 16, "min": 1, "max": MAX_FRAMES,
                     "tooltip": "resample: the new frame count. Unused by the other operations.",
                 }),
             },
@@ -177,6 +178,7 @@ class MotionI2VEditMotionField:
         }
 
     def apply(self, motion_field, operation, factor, frames, mask=None, other=None):
+        check_choice(operation, EDIT_OPERATIONS, "operation")
         if operation in _NEEDS_OTHER and other is None:
             raise ValueError(f"operation {operation!r} needs the second motion field: connect the 'other' input")
         if operation == "mask" and mask is None:
@@ -245,7 +247,7 @@ class MotionI2VVisualizeMotionField:
 
     def visualize(self, motion_field, max_magnitude, arrow_spacing, arrow_scale, legend_size, image=None):
         flow = motion_field.flow.cpu()
-        colors = flow_to_color(flow, max_magnitude or None)
+        colors = flow_to_color(flow, max_magnitude or None, check_cancel=check_interrupted)
         background = colors
         if image is not None:
             background = image_to_engine(image, "image").cpu()
@@ -254,7 +256,7 @@ class MotionI2VVisualizeMotionField:
                 raise ValueError(
                     f"image: expected 1 image or one per frame ({motion_field.frames}), got a batch of {background.shape[0]}"
                 )
-        arrows = draw_arrows(background, flow, arrow_spacing, arrow_scale)
+        arrows = draw_arrows(background, flow, arrow_spacing, arrow_scale, check_cancel=check_interrupted)
         return image_from_engine(colors), image_from_engine(arrows), image_from_engine(legend(legend_size)[None])
 
 
@@ -285,7 +287,8 @@ class MotionI2VWarpPreview:
     def preview(self, image, motion_field):
         reference = image_to_engine(image, "image")[:1].cpu()
         _check_size(*reference.shape[-2:], motion_field, "image")
-        return (image_from_engine(warp_preview(reference, motion_field.flow.cpu())),)
+        frames = warp_preview(reference, motion_field.flow.cpu(), check_cancel=check_interrupted)
+        return (image_from_engine(frames),)
 
 
 NODES = [MotionI2VCameraMotion, MotionI2VEditMotionField, MotionI2VVisualizeMotionField, MotionI2VWarpPreview]

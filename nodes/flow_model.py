@@ -6,14 +6,18 @@ from dataclasses import dataclass
 
 import torch
 
+from ..motion_i2v.checks import check_number
 from ..motion_i2v.flow import MotionField
-from ..motion_i2v.loading import DTYPES
+from ..motion_i2v.devices import DTYPES
+from ..motion_i2v.memory import check_stage_memory, module_bytes
 from ..motion_i2v.models import UNet3DConfig
 from ..motion_i2v.pipelines.flow_gen import (
     DEFAULT_FRAMES,
     DEFAULT_GUIDANCE,
     DEFAULT_STEPS,
     LATENT_SCALE,
+    MAX_GUIDANCE,
+    VAE_CHUNK,
     FlowModel,
     TrajectoryControl,
     check_size,
@@ -21,16 +25,18 @@ from ..motion_i2v.pipelines.flow_gen import (
     predict_motion_field,
 )
 from ..motion_i2v.sampling import MAX_STEPS, SAMPLERS
-from ..motion_i2v.trajectories import Trajectories
+from ..motion_i2v.tracks.value import Tracks
 from ..motion_i2v.visualize import flow_to_color
+from ..motion_i2v.weights.release import release_names
 from .comfy import (
     Progress,
     intermediate_device,
-    load_model,
+    load_on_device,
     model_files,
     model_path,
     offload_device,
     torch_device,
+    unwrap,
     wrap_model,
 )
 from .convert import image_from_engine, image_to_engine, mask_to_engine
@@ -38,12 +44,7 @@ from .convert import image_from_engine, image_to_engine, mask_to_engine
 CATEGORY = "Motion-I2V/Stage 1"
 NO_CONTROLNET = "none"
 DTYPE_CHOICES = ("auto", *DTYPES)
-# Where each file sits in the official release (or its convert re-save), to preselect the combos.
-OFFICIAL_NAMES = {
-    "unet": ("unet/diffusion_pytorch_model.bin", "flow_unet.safetensors"),
-    "flow_vae": ("vae_flow/diffusion_pytorch_model.bin", "flow_vae.safetensors"),
-    "controlnet": ("controlnet/controlnet.bin", "controlnet.safetensors"),
-}
+SLOT_KINDS = {"unet": "flow_unet", "flow_vae": "flow_vae", "controlnet": "controlnet"}  # input -> weights kind
 
 
 @dataclass(frozen=True)
@@ -60,13 +61,18 @@ class FlowModelHandle:
     config: UNet3DConfig
 
     def load(self) -> FlowModel:
-        controlnet = load_model(self.controlnet) if self.controlnet is not None else None
-        return FlowModel(load_model(self.unet), load_model(self.flow_vae), controlnet)
+        controlnet = load_on_device(self.controlnet) if self.controlnet is not None else None
+        return FlowModel(load_on_device(self.unet), load_on_device(self.flow_vae), controlnet)
+
+    def modules(self) -> list[torch.nn.Module]:
+        """The networks where they are now (nothing moves): UNet, flow VAE and the ControlNet if loaded."""
+        return [unwrap(handle) for handle in (self.unet, self.flow_vae, self.controlnet) if handle is not None]
 
 
 def _default(files: list[str], slot: str) -> dict:
-    matches = [name for name in files if name.endswith(OFFICIAL_NAMES[slot])]
-    return {"default": matches[0]} if matches else {}
+    """The file at the slot's place in the release (its convert re-save first), as the widget's default."""
+    found = next((name for ending in release_names(SLOT_KINDS[slot]) for name in files if name.endswith(ending)), None)
+    return {"default": found} if found else {}
 
 
 def _auto_dtype() -> str:
@@ -140,8 +146,8 @@ class MotionI2VTrajectoryControl:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "tracks": ("TRACKS", {"tooltip": "Point tracks, e.g. from Motion-I2V Trajectories; every point must "
-                                      "lie inside the image."}),
+                "tracks": ("TRACKS", {"tooltip": "Point tracks with their canvas size, e.g. from Motion-I2V "
+                                      "Trajectories (which also places core and KJNodes tracks on the image)."}),
                 "flow_unit": ("INT", {"default": 64, "min": 1, "max": 1024, "tooltip": "Half the side of each "
                               "track's hint square, in pixels of the tracks' image (the demo's 'Flow Unit', 64 at "
                               "512x320)."}),
@@ -155,7 +161,7 @@ class MotionI2VTrajectoryControl:
         }
 
     def build(self, tracks, flow_unit, strength, brush=None):
-        trajectories = Trajectories.from_tracks(tracks)
+        trajectories = Tracks.from_tracks(tracks)
         mask = mask_to_engine(brush, trajectories.height, trajectories.width, "brush") if brush is not None else None
         return (TrajectoryControl(trajectories, flow_unit, strength, mask),)
 
@@ -228,6 +234,7 @@ class MotionI2VPredictMotionField:
         pixels = image_to_engine(image, "image")[:1]
         height, width = pixels.shape[-2:]
         check_size(height, width)
+        check_number(cfg, "cfg", low=0, high=MAX_GUIDANCE)
         mask = mask_to_engine(brush, height, width, "brush") if brush is not None else None
         hint = control.hint(frames, height, width) if control is not None else None
         if hint is not None and flow_model.controlnet is None:
@@ -236,8 +243,13 @@ class MotionI2VPredictMotionField:
         width_text = flow_model.config.cross_attention_dim
         text = conditioning_states(positive, "positive", width_text)
         negative_text = conditioning_states(negative, "negative", width_text)
-        # The official stage 1 encodes [0, 1] pixels; ComfyUI's VAE maps IMAGE x to 2x - 1 itself.
-        latent = vae.encode((image[:1, :, :, :3] + 1) / 2).float() * LATENT_SCALE
+        modules, device = flow_model.modules(), torch_device()
+        check_stage_memory(1, frames=frames, height=height, width=width, dtype=next(modules[0].parameters()).dtype,
+                           guided=cfg > 1, weights=0 if device.type == "cpu" else sum(map(module_bytes, modules)),
+                           device=device, vae_frames=min(VAE_CHUNK, frames - 1))
+        # The official stage 1 encodes [0, 1] pixels; ComfyUI's VAE maps IMAGE x to 2x - 1 itself. The checked RGB
+        # pixels go in: a grey or RGBA image would reach the VAE with 1 or 4 channels.
+        latent = vae.encode((image_from_engine(pixels) + 1) / 2).float() * LATENT_SCALE
         flow = predict_motion_field(flow_model.load(), latent, text, negative_text, hint=hint, brush=mask,
                                     frames=frames, steps=steps, guidance=cfg, sampler=sampler, seed=seed,
                                     callback=Progress(steps))

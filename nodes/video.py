@@ -5,10 +5,12 @@ from __future__ import annotations
 import torch
 from einops import rearrange
 
-from ..motion_i2v.flow import MotionField
+from ..motion_i2v.checks import check_choice, check_number
+from ..motion_i2v.flow import MAX_FRAMES, MAX_SIDE, MotionField
+from ..motion_i2v.memory import check_memory, field_bytes
 from ..motion_i2v.v2v import DIS_PRESETS, extract_motion, resize_motion, sample_frames
 from ..motion_i2v.visualize import flow_to_color
-from .comfy import Progress, intermediate_device, model_files, model_path, torch_device
+from .comfy import Progress, check_interrupted, intermediate_device, model_files, model_path, torch_device
 from .convert import image_from_engine, image_to_engine
 
 NO_MODEL = "none"
@@ -48,7 +50,7 @@ class MotionI2VExtractMotion:
             "required": {
                 "video": ("IMAGE", {"tooltip": "The source video as an image batch [T, H, W, C], frame 0 first."}),
                 "frames": ("INT", {
-                    "default": 16, "min": 1, "max": 1024,
+                    "default": 16, "min": 1, "max": MAX_FRAMES,
                     "tooltip": "Frames to take (Motion-I2V animates 16); the video needs "
                                "start_frame + (frames - 1) * frame_stride + 1 frames.",
                 }),
@@ -68,23 +70,30 @@ class MotionI2VExtractMotion:
                                "models/motion_i2v; used by method raft only.",
                 }),
                 "width": ("INT", {
-                    "default": 0, "min": 0, "max": 8192, "step": 8,
+                    "default": 0, "min": 0, "max": MAX_SIDE, "step": 8,
                     "tooltip": "Resize the field (vectors rescaled) and frames to this width; 0 = the video's width.",
                 }),
                 "height": ("INT", {
-                    "default": 0, "min": 0, "max": 8192, "step": 8,
+                    "default": 0, "min": 0, "max": MAX_SIDE, "step": 8,
                     "tooltip": "Resize the field (vectors rescaled) and frames to this height; 0 = the video's height.",
                 }),
             },
         }
 
     def extract(self, video, frames, frame_stride, start_frame, method, raft_model, width, height):
+        check_choice(method, METHOD_CHOICES, "method")
+        check_number(width, "width", low=0, high=MAX_SIDE, integer=True)
+        check_number(height, "height", low=0, high=MAX_SIDE, integer=True)
         raft_weights = None
         if method == "raft":
             if raft_model == NO_MODEL:
                 raise ValueError("raft_model: method raft needs a RAFT weight file; pick one or use a dis_* method")
             raft_weights = model_path(raft_model)
         clip = sample_frames(image_to_engine(video, "video"), frames, frame_stride, start_frame)
+        out_height, out_width = height or clip.shape[2], width or clip.shape[3]
+        # The outputs: the field and its reliability, the colour coding and the frames, each also as an IMAGE.
+        check_memory(field_bytes(frames, out_height, out_width, 3) * 6,
+                     f"extracted motion ({frames} frames at {out_width}x{out_height})")
         device = torch_device() if method == "raft" else torch.device("cpu")
         field = extract_motion(
             rearrange(clip, "f c h w -> f h w c").to(device),
@@ -92,15 +101,14 @@ class MotionI2VExtractMotion:
             raft_weights=raft_weights,
             progress=Progress(4 * (frames - 1)),
         )
-        height, width = height or clip.shape[2], width or clip.shape[3]
-        field = resize_motion(field, height, width)
-        if clip.shape[2:] != (height, width):
-            clip = torch.nn.functional.interpolate(clip, size=(height, width), mode="bilinear", antialias=True)
+        field = resize_motion(field, out_height, out_width)
+        if clip.shape[2:] != (out_height, out_width):
+            clip = torch.nn.functional.interpolate(clip, size=(out_height, out_width), mode="bilinear", antialias=True)
         flow, reliability = field.flow.cpu(), field.reliability.cpu()
         return (
             MotionField(flow.to(intermediate_device()), reliability.to(intermediate_device())),
             reliability.to(intermediate_device()),
-            image_from_engine(flow_to_color(flow)),
+            image_from_engine(flow_to_color(flow, check_cancel=check_interrupted)),
             image_from_engine(clip),
         )
 

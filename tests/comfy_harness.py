@@ -35,7 +35,7 @@ def _validate(cls, inputs: dict) -> dict:
         if isinstance(kind, list):
             if value not in kind:
                 raise ValidationError(f"{cls.NODE_ID}: {name}={value!r} not in {kind}")
-        elif kind in WIDGET_TYPES and not isinstance(value, dict):
+        elif kind in WIDGET_TYPES and not isinstance(value, (dict, list)):  # a list arrives only by a link
             value = WIDGET_TYPES[kind](value)
             if "min" in options and value < options["min"]:
                 raise ValidationError(f"{cls.NODE_ID}: {name}={value} smaller than min {options['min']}")

@@ -1,7 +1,7 @@
 """Parity runners for the stage-1 fixtures (fx1, fx2, fx3, fx6), registered in ``parity.RUNNERS``.
 
 Each builds the models from the fixture's own config and loads the fixture's weights, which carry
-the official key names, through ``motion_i2v.loading`` (strict), then runs the call the JSON describes.
+the official key names, through ``motion_i2v.weights.loader`` (strict), then runs the call the JSON describes.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from motion_i2v.loading import model_from_state_dict
+from motion_i2v.weights.loader import model_from_state_dict
 from motion_i2v.pipelines.flow_gen import FlowDenoiser
 from motion_i2v.sampling import DdimSchedule, ddim_schedule, sample_ddim
 

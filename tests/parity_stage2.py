@@ -12,8 +12,7 @@ from pathlib import Path
 
 import torch
 
-import motion_i2v.loading_stage2  # noqa: F401  (registers the stage-2 kinds)
-from motion_i2v.loading import model_from_state_dict
+from motion_i2v.weights.loader import model_from_state_dict
 from motion_i2v.models.motion_augmented import MotionGuidance
 from motion_i2v.pipelines.animate import frame_timesteps
 

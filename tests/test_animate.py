@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 import parity_stage2
 from conftest import reference_path
-from motion_i2v.loading import build_model
+from motion_i2v.weights.loader import build_model
 from motion_i2v.models.motion_augmented import MotionGuidance
 from motion_i2v.pipelines.animate import (
     AnimationSettings,
@@ -176,6 +176,11 @@ def test_bad_inputs_fail_before_the_unet_runs(models, inputs):
         AnimationSettings(sampler="plms")
     with pytest.raises(ValueError, match="pairing: expected one of"):
         AnimationSettings(pairing="swapped")
+    for cfg in (float("nan"), float("inf"), -1.0, 31.0):  # NaN used to render black frames 1..F-1 without an error
+        with pytest.raises(ValueError, match=r"cfg: expected a finite number in 0\.\.30\.0"):
+            AnimationSettings(cfg=cfg)
+    with pytest.raises(ValueError, match=r"eta: expected a finite number in 0\.\.1, got nan"):
+        AnimationSettings(eta=float("nan"))
     with pytest.raises(ValueError, match="multiples of 8"):
         encode_first_frame(models[1], torch.rand(1, 3, 30, 48))
 

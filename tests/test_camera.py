@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from motion_i2v.camera import PRESETS, add, camera_field, compose, progress
+from motion_i2v import memory
 from motion_i2v.easing import EASINGS, ease
 
 H, W, F = 12, 20, 5
@@ -111,7 +112,13 @@ def test_progress_of_a_single_frame_is_zero():
     [
         (lambda: camera_field("dolly", F, H, W, 1.0), "camera preset: expected one of"),
         (lambda: camera_field("zoom_in", F, H, W, 0.0), "scale factor > 0"),
-        (lambda: camera_field("pan_x", 0, H, W, 1.0), "frames: expected at least 1"),
+        (lambda: camera_field("pan_x", 0, H, W, 1.0), r"camera motion frames: expected an integer in 1\.\.256, got 0"),
+        (lambda: camera_field("pan_x", 257, H, W, 1.0), r"camera motion frames: expected an integer in 1\.\.256, got 257"),
+        (lambda: camera_field("pan_x", F, H, 4097, 1.0), r"camera motion width: expected an integer in 1\.\.4096"),
+        (lambda: camera_field("pan_x", F, H, W, 1e300), r"camera amount: expected a finite number in -4096\.0\.\.4096"),
+        (lambda: camera_field("zoom_out", F, H, W, 1e-30), "scale factor > 0"),
+        (lambda: camera_field(3, F, H, W, 1.0), "camera preset: expected one of .*, got 3"),
+        (lambda: camera_field("rotate", F, H, W, 1.0, center=(float("inf"), 0.0)), "camera centre x"),
         (lambda: camera_field("pan_x", F, H, W, float("nan")), "finite"),
         (lambda: camera_field("pan_x", F, H, W, 1.0, scene=torch.zeros(F, 2, H, W + 1)), "scene motion field"),
         (lambda: compose(torch.zeros(F, 2, H, W), torch.zeros(F + 1, 2, H, W)), "compose: the motion fields differ"),
@@ -121,3 +128,12 @@ def test_progress_of_a_single_frame_is_zero():
 def test_bad_camera_inputs_raise(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_a_camera_move_larger_than_the_memory_is_refused_before_allocating(monkeypatch):
+    monkeypatch.setattr(memory, "ram_available", lambda: 16 * 2**30)
+    # 256 frames at 4096x4096: 5 fields of 32 GiB each (the field, the grid and the product's temporaries)
+    with pytest.raises(memory.NotEnoughMemory, match=r"camera motion \(256 frames at 4096x4096\): needs about "
+                                                     r"160\.0 GiB of RAM, but 16\.0 GiB is available"):
+        camera_field("pan_x", 256, 4096, 4096, 1.0)
+    assert camera_field("pan_x", 16, 512, 512, 1.0).shape == (16, 2, 512, 512)  # 80 MiB: fits

@@ -1,10 +1,6 @@
-"""``python -m motion_i2v preview``: outputs written, motion visible, clear refusals.
+"""``python -m motion_i2v preview``: outputs written, motion visible, clear refusals (through ``__main__.main``,
+which imports only the command asked for)."""
 
-The command module is driven directly (its own parser), as ``python -m motion_i2v`` would after
-discovery; going through ``__main__.main`` would import every other command too.
-"""
-
-import argparse
 import json
 from pathlib import Path
 
@@ -13,18 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from motion_i2v.commands import preview
+from motion_i2v.__main__ import main
 from motion_i2v.media import load_image, save_image, save_mask
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "example_inputs"
 W, H = 64, 40
-
-
-def main(argv):
-    assert argv[0] == "preview"
-    parser = argparse.ArgumentParser()
-    preview.add_arguments(parser)
-    return preview.run(parser.parse_args(argv[1:]))
 
 
 @pytest.fixture
@@ -91,13 +80,23 @@ def test_example_inputs_parse_and_run(tmp_path, capsys):
         (["--out", "{tmp}/clip.gif", "--tracks", "{tmp}/absent.json"], "--tracks: no such file"),
         (["--out", "{tmp}/clip.gif", "--camera", "dolly:3"], "the preset must be one of"),
         (["--out", "{tmp}/clip.gif", "--camera", "zoom_in:big"], "must be a number"),
-        (["--out", "{tmp}/clip.gif", "--camera", "pan_x", "--frames", "0"], "--frames: expected at least 1"),
+        (["--out", "{tmp}/clip.gif", "--camera", "pan_x", "--frames", "0"], "--frames: expected an integer in 1..256, got 0"),
+        # used to die in the allocator
+        (["--out", "{tmp}/clip.gif", "--camera", "pan_x", "--frames", "100000"], "got 100000"),
+        (["--out", "{tmp}/clip.gif", "--camera", "pan_x", "--fps", "nan"], "fps: expected a finite number > 0"),
+        (["--out", "{tmp}/clip.gif", "--camera", "zoom_in:0"], "needs a scale factor > 0"),
+        (["--out", "{tmp}/clip.gif", "--camera", "pan_x:inf"], "amount: expected a finite number"),
+        (["--out", "{tmp}/clip.gif", "--tracks", "{tmp}/tracks.json", "--radius", "nan"], "--radius: expected"),
+        (["--out", "{tmp}/image.png/clip.gif", "--camera", "pan_x"], "cannot write into"),
     ],
 )
 def test_bad_arguments_fail_with_a_message(inputs, capsys, arguments, message):
     arguments = [part.format(tmp=inputs) for part in arguments]
     assert main(["preview", "--image", str(inputs / "image.png"), *arguments]) == 2
-    assert message in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert message in error
+    assert error.startswith("python -m motion_i2v preview: error: ") and error.count("\n") == 1  # one line
+    assert not (inputs / "clip.gif").exists()
 
 
 def test_mismatched_brush_and_bad_tracks_are_reported(inputs, capsys):
@@ -108,3 +107,16 @@ def test_mismatched_brush_and_bad_tracks_are_reported(inputs, capsys):
     (inputs / "bad.json").write_text('{"version": 1, "tracks": [}')
     assert main([*common, "--tracks", str(inputs / "bad.json")]) == 2
     assert "trajectories" in capsys.readouterr().err
+
+
+def test_a_preview_larger_than_the_memory_is_refused_before_any_field(inputs, capsys, monkeypatch):
+    from motion_i2v import memory
+
+    monkeypatch.setattr(memory, "ram_available", lambda: 2**20)
+    out = inputs / "clip.gif"
+    assert main(["preview", "--image", str(inputs / "image.png"), "--camera", "pan_x", "--frames", "200",
+                 "--out", str(out)]) == 2
+    # 24 fields of 200 x 2 x 40 x 64 float32
+    assert "error: preview (--frames 200 at 64x40): needs about 94 MiB of RAM, but 1 MiB is available" in \
+        capsys.readouterr().err
+    assert not out.exists()

@@ -95,13 +95,33 @@ def test_smoothing_removes_jitter():
         (lambda: multiply_mask(_random(), torch.ones(H, W + 1)), r"mask: expected \[H, W\] or \[F, H, W\]"),
         (lambda: multiply_mask(_random(), torch.ones(F + 1, H, W)), "mask: expected"),
         (lambda: blend(_random(), _random(F + 1), 0.5), "blend: the motion fields differ in shape"),
-        (lambda: resample(_random(), 0), "frames: expected at least 1"),
-        (lambda: ping_pong(_random(), 0), "frames: expected at least 1"),
-        (lambda: smooth_time(_random(), -1.0), "smoothing sigma: expected >= 0"),
+        (lambda: resample(_random(), 0), r"frames: expected an integer in 1\.\.256, got 0"),
+        (lambda: resample(_random(), 100000), r"frames: expected an integer in 1\.\.256, got 100000"),
+        (lambda: ping_pong(_random(), 0), r"frames: expected an integer in 1\.\.256"),
+        (lambda: resample(_random(), 4.5), r"frames: expected an integer in 1\.\.256, got 4\.5"),
+        (lambda: smooth_time(_random(), -1.0), r"smoothing sigma: expected a finite number in 0\.\.100"),
+        (lambda: smooth_time(_random(), float("nan")), r"smoothing sigma: expected a finite number in 0\.\.100"),
         (lambda: scale(_random(), float("inf")), "scale factor: expected a finite number"),
+        (lambda: scale(_random(), "2"), "scale factor: expected a finite number, got '2'"),
+        (lambda: blend(_random(), _random(), float("nan")), "blend weight: expected a finite number, got nan"),
+        (lambda: multiply_mask(_random(), torch.full((H, W), float("nan"))), "mask: contains NaN"),
         (lambda: scale(torch.zeros(F, H, W), 1.0), r"motion field: expected shape \[F, 2, H, W\]"),
     ],
 )
 def test_bad_edit_inputs_raise(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_edits_larger_than_the_memory_are_refused_before_allocating(monkeypatch):
+    from motion_i2v import memory
+
+    monkeypatch.setattr(memory, "ram_available", lambda: 100 * 1024)  # the 9-frame field takes 1.7 KiB
+    field = _random()
+    # the result, two interpolated frames and their sum: 4 x 256 x 2 x 4 x 6 x 4 bytes
+    with pytest.raises(memory.NotEnoughMemory, match=r"resample \(256 frames at 6x4\): needs about 192 KiB of RAM, "
+                                                     r"but 100 KiB is available"):
+        resample(field, 256)
+    with pytest.raises(memory.NotEnoughMemory, match=r"smoothing \(9 frames at 6x4, sigma 100\.0\)"):
+        smooth_time(field, 100.0)  # a 300-frame kernel radius extends the 9 frames to 609
+    assert resample(field, 8).shape == (8, 2, H, W)

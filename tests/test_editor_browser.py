@@ -20,9 +20,9 @@ import pytest
 import torch
 from conftest import browser
 
-from motion_i2v.raster import rasterize_brush
-from motion_i2v.track_sampling import sample_tracks
-from motion_i2v.trajectory_json import parse_trajectories
+from motion_i2v.tracks.parsing import parse_drawing
+from motion_i2v.tracks.raster import brush_mask
+from motion_i2v.tracks.sampling import sample_tracks
 
 ROOT = Path(__file__).resolve().parents[1]
 BROWSER_DIR = ROOT / "tests" / "browser"
@@ -69,8 +69,7 @@ def test_browser_session_saves_the_drawn_tracks(browser_run):
 def test_python_parses_the_editor_json_into_its_tracks(browser_run):
     text = (browser_run / "value.json").read_text()
     saved = json.loads(text)
-    specs, strokes = parse_trajectories(text, WIDTH, HEIGHT)
-    tracks = sample_tracks(specs, FRAMES, WIDTH, HEIGHT).to_tracks()
+    tracks = sample_tracks(parse_drawing(text, WIDTH, HEIGHT), FRAMES).to_tracks()
     path = tracks["track_path"]
     assert path.shape == (FRAMES, 3, 2)  # 16 frames, two tracks and the anchor
     assert tracks["track_visibility"].all()
@@ -91,8 +90,7 @@ def test_python_parses_the_editor_json_into_its_tracks(browser_run):
 
 def test_python_mask_is_the_brush_the_editor_showed(browser_run):
     text = (browser_run / "value.json").read_text()
-    _, strokes = parse_trajectories(text, WIDTH, HEIGHT)
-    mask = rasterize_brush(strokes, WIDTH, HEIGHT)
+    mask = brush_mask(parse_drawing(text, WIDTH, HEIGHT))
     assert mask.shape == (HEIGHT, WIDTH)
     # Stroke 1 paints y = 260 from x = 150 to 300 with radius 30; the erase stroke clears x = 225 +- 24;
     # the undone stroke at y = 290, x = 400..480 is gone.

@@ -7,8 +7,6 @@ import dataclasses
 import pytest
 import torch
 
-from motion_i2v.hint import sparse_hint
-from motion_i2v.loading import load_model
 from motion_i2v.pipelines.flow_gen import (
     FlowDenoiser,
     TrajectoryHint,
@@ -18,7 +16,9 @@ from motion_i2v.pipelines.flow_gen import (
     load_flow_model,
     predict_motion_field,
 )
-from motion_i2v.trajectories import Trajectories
+from motion_i2v.tracks.hint import sparse_hint
+from motion_i2v.tracks.value import Tracks
+from motion_i2v.weights.loader import load_model
 
 HEIGHT, WIDTH, FRAMES = 64, 96, 4
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -36,11 +36,11 @@ def tiny(tiny_models):
     return model, latent, text, negative
 
 
-def tracks(points=((20.0, 30.0), (60.0, 34.0))) -> Trajectories:
+def tracks(points=((20.0, 30.0), (60.0, 34.0))) -> Tracks:
     """One track moving linearly from the first point to the second over FRAMES frames."""
     start, end = torch.tensor(points[0]), torch.tensor(points[1])
     path = torch.stack([start + (end - start) * i / (FRAMES - 1) for i in range(FRAMES)])[:, None]
-    return Trajectories(path, torch.ones(FRAMES, 1, dtype=torch.bool), WIDTH, HEIGHT)
+    return Tracks(path, torch.ones(FRAMES, 1, dtype=torch.bool), WIDTH, HEIGHT)
 
 
 def hint(strength=1.0, brush=None) -> TrajectoryHint:
@@ -124,6 +124,9 @@ def test_guidance_is_applied_to_the_text_only(tiny):
     ({"steps": 0}, "steps: expected 1..499, got 0"),
     ({"steps": 500}, "steps: expected 1..499, got 500"),  # leading spacing degenerates from T / 2 steps
     ({"brush": torch.ones(32, 32)}, r"brush: expected a mask \[H, W\] = \[64, 96\]"),
+    ({"guidance": float("nan")}, r"cfg: expected a finite number in 0\.\.30\.0, got nan"),  # was noticed after sampling
+    ({"guidance": float("inf")}, r"cfg: expected a finite number in 0\.\.30\.0, got inf"),
+    ({"eta": float("nan")}, r"eta: expected a finite number in 0\.\.1, got nan"),
 ])
 def test_bad_requests_fail_before_sampling(tiny, options, message):
     with pytest.raises(ValueError, match=message):

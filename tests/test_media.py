@@ -105,12 +105,41 @@ def test_wrong_field_files_are_refused(tmp_path):
         load_field(str(tmp_path / "absent.safetensors"))
 
 
+def test_hostile_field_files_are_refused_before_their_tensors_are_read(tmp_path):
+    def write(name, flow, **tensors):
+        frames, _, height, width = flow.shape if flow.ndim == 4 else (1, 2, 1, 1)
+        metadata = {"format": FIELD_FORMAT, "version": "1", "frames": str(frames), "height": str(height),
+                    "width": str(width)}
+        save_file({"flow": flow, **tensors}, str(tmp_path / name), metadata=metadata)
+        return str(tmp_path / name)
+
+    # a million 1x1 frames (8 MB on disk) would take minutes downstream and a million preview images
+    with pytest.raises(ValueError, match=r"frames: expected an integer in 1\.\.256, got 1000000"):
+        load_field(write("long.safetensors", torch.zeros(1_000_000, 2, 1, 1)))
+    with pytest.raises(ValueError, match=r"width: expected an integer in 1\.\.4096, got 5000"):
+        load_field(write("wide.safetensors", torch.zeros(1, 2, 1, 5000)))
+    with pytest.raises(ValueError, match=r"holds a flow of shape \[4, 3\], expected \[F, 2, H, W\]"):
+        load_field(write("flat.safetensors", torch.zeros(4, 3)))
+    with pytest.raises(ValueError, match="contains NaN or infinite displacements"):
+        load_field(write("nan.safetensors", torch.full((2, 2, 3, 3), float("nan"))))
+    with pytest.raises(ValueError, match="reliability .* contains NaN or infinite values"):
+        load_field(write("nan_reliability.safetensors", torch.zeros(2, 2, 3, 3),
+                         reliability=torch.full((2, 3, 3), float("inf"))))
+
+
 def test_bad_media_arguments_are_refused(tmp_path):
     extensions = r"\['.webp', '.gif', '.mp4', '.webm'\]"
-    with pytest.raises(ValueError, match=f"animation file: expected one of {extensions}"):
+    with pytest.raises(ValueError, match=f"animation file: the extension must be one of {extensions}"):
         save_animation(_frames(), str(tmp_path / "clip.avi"))
-    with pytest.raises(ValueError, match="fps: expected a number > 0"):
-        save_animation(_frames(), str(tmp_path / "clip.gif"), fps=0)
+    for fps in (0, float("nan"), float("inf"), 5000):
+        with pytest.raises(ValueError, match=r"fps: expected a finite number > 0 and <= 1000\.0"):
+            save_animation(_frames(), str(tmp_path / "clip.gif"), fps=fps)
+    (tmp_path / "folder.gif").mkdir()
+    with pytest.raises(ValueError, match="folder.gif is a folder; give a file name"):
+        save_animation(_frames(), str(tmp_path / "folder.gif"), fps=8)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="cannot write into .*file"):
+        save_animation(_frames(), str(tmp_path / "file" / "clip.gif"))
     with pytest.raises(ValueError, match=r"animation: expected frames \[F, 3, H, W\]"):
         save_animation(torch.zeros(2, 4, 4), str(tmp_path / "clip.gif"))
     (tmp_path / "junk.png").write_text("no image")

@@ -9,7 +9,8 @@ import torch
 from einops import rearrange
 
 from conftest import reference_path
-from motion_i2v.loading import build_model, bundled_config, official_state_dict
+from motion_i2v.weights.configs import bundled_config
+from motion_i2v.weights.loader import build_model, official_state_dict
 from motion_i2v.models import (
     TemporalAttention,
     TemporalAttnProcessor,

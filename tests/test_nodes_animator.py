@@ -10,15 +10,19 @@ import torch
 from comfy_harness import ValidationError, call_node
 from safetensors.torch import save_file
 
-from motion_i2v.checkpoints import LDM_UNET_PREFIX
+from ldm_layouts import to_ldm_unet
 from motion_i2v.commands.make_tiny import randomize
-from motion_i2v.loading import build_model, bundled_config, official_state_dict, save_state_dict
-from motion_i2v.loading_stage2 import RELEASE_FILES
-from test_checkpoints import to_ldm_unet
+from motion_i2v.weights.configs import bundled_config
+from motion_i2v.weights.files import save_state_dict
+from motion_i2v.weights.kinds import KINDS
+from motion_i2v.weights.loader import build_model, official_state_dict
+from motion_i2v.weights.sd15 import LDM_UNET_PREFIX
 
 HEIGHT, WIDTH, FRAMES = 32, 48, 4
-MOTION, SD_UNET = RELEASE_FILES["motion_modules"], RELEASE_FILES["sd_unet"]
+BASE_FROM_MODEL = "(MODEL input)"
+MOTION, SD_UNET = KINDS["motion_modules"].release[0], KINDS["sd_unet"].release[-1]  # the plain SD1.5 UNet
 SINGLE_FILE = "tiny_sd15_unet.safetensors"
+FLOW_UNET = KINDS["flow_unet"].release[0]
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
@@ -36,6 +40,9 @@ def models(tmp_path_factory, tiny_checkpoint):
     ldm = to_ldm_unet(weights["sd_unet"], 1, [True, False])
     save_file({LDM_UNET_PREFIX + key: value for key, value in ldm.items()}, root / SINGLE_FILE)
     save_file({"conditioner.embedders.0.weight": torch.zeros(1)}, root / "sdxl.safetensors")
+    flow_unet = save_state_dict(official_state_dict(build_model("flow_unet", "tiny"), "flow_unet"), root / FLOW_UNET)
+    flow_unet.with_name("config.json").write_text(json.dumps(bundled_config("flow_unet", "tiny")))
+    (root / "broken.ckpt").write_bytes(b"PK\x03\x04 cut short")
     patch = pytest.MonkeyPatch()
     patch.setenv("MOTION_I2V_MODELS", str(root))
     yield weights, *tiny_checkpoint
@@ -98,11 +105,20 @@ def test_model_input_wins_and_its_patches_are_applied(nodes, models):
 
 def test_loader_errors_name_the_input(nodes, models):
     with pytest.raises(ValueError, match="needs a MODEL connected"):
-        call_node(nodes[0], base_model="(MODEL input)", motion_module=MOTION, dtype="fp32")
+        call_node(nodes[0], base_model=BASE_FROM_MODEL, motion_module=MOTION, dtype="fp32")
     with pytest.raises(ValueError, match="sdxl.safetensors is an SDXL checkpoint"):
         call_node(nodes[0], base_model="checkpoints/sdxl.safetensors", motion_module=MOTION, dtype="fp32")
-    with pytest.raises(ValueError, match="no '\\*.motion_modules.\\*' keys"):
+    with pytest.raises(ValueError, match=r"motion_modules: .*tiny_sd15_unet\.safetensors is an SD1\.5 checkpoint"):
         call_node(nodes[0], base_model=f"checkpoints/{SINGLE_FILE}", motion_module=SINGLE_FILE, dtype="fp32")
+    # The flow UNet's motion modules have the stage-2 layout, and a config.json with 8 input channels lies beside it.
+    flow_unet = r"motion_modules: .*unet/diffusion_pytorch_model\.bin is the Motion-I2V flow UNet \(stage 1\)"
+    with pytest.raises(ValueError, match=flow_unet):
+        call_node(nodes[0], base_model=f"motion_i2v/{SD_UNET}", motion_module=FLOW_UNET, dtype="fp32")
+    with pytest.raises(ValueError, match=flow_unet):
+        call_node(nodes[0], base_model=BASE_FROM_MODEL, motion_module=FLOW_UNET, dtype="fp32",
+                  model=FakePatcher(to_ldm_unet(models[0]["sd_unet"], 1, [True, False])))
+    with pytest.raises(ValueError, match=r"sd_unet: .*broken\.ckpt: not a readable checkpoint"):
+        call_node(nodes[0], base_model="motion_i2v/broken.ckpt", motion_module=MOTION, dtype="fp32")
     with pytest.raises(ValidationError, match="not in"):
         call_node(nodes[0], base_model="checkpoints/absent.safetensors", motion_module=MOTION, dtype="fp32")
 
@@ -154,3 +170,50 @@ def test_preview_grid_tiles_the_frames(pack):
     module = sys.modules["motion_i2v_pack.nodes.animator"]
     picture = module.preview_grid(lambda latent: latent[:3].clamp(0, 1), torch.rand(6, 4, 5, 7))
     assert picture.size == (4 * 7, 2 * 5)  # 6 frames in rows of 4: 2 rows
+
+
+class WatchedVAE:
+    """The checkpoint's VAE, recording what it is asked to encode."""
+
+    def __init__(self, vae):
+        self.vae, self.encoded = vae, []
+
+    def encode(self, pixels):
+        self.encoded.append(tuple(pixels.shape))
+        return self.vae.encode(pixels)
+
+
+@pytest.mark.parametrize("cfg", [float("nan"), float("inf"), -1.0, 31.0])
+def test_sampler_refuses_a_cfg_that_is_not_finite_before_any_work(nodes, sampler_inputs, cfg):
+    # NaN passes ComfyUI's min/max check (as in this harness) and used to give black frames 1..F-1 and "success";
+    # the others reach the node where nothing validates (another executor, a direct call)
+    vae = WatchedVAE(sampler_inputs["vae"])
+    with pytest.raises(ValueError, match=r"cfg: expected a finite number in 0\.\.30\.0, got"):
+        nodes[1]().sample(**{**sampler_inputs, "cfg": cfg, "vae": vae})
+    assert not vae.encoded
+    if cfg != cfg:
+        with pytest.raises(ValueError, match="cfg: expected a finite number"):
+            call_node(nodes[1], **{**sampler_inputs, "cfg": cfg, "vae": vae})
+
+
+def test_sampler_gives_the_vae_rgb_and_refuses_nan_pixels(nodes, sampler_inputs):
+    vae = WatchedVAE(sampler_inputs["vae"])
+    grey = sampler_inputs["image"][..., :1]
+    (latent,) = call_node(nodes[1], **{**sampler_inputs, "image": grey, "vae": vae})
+    assert vae.encoded == [(1, HEIGHT, WIDTH, 3)]  # a 1-channel image used to reach the VAE as it was
+    broken = sampler_inputs["image"].clone()
+    broken[0, 3, 4, 1] = float("nan")
+    with pytest.raises(ValueError, match="image: contains NaN or infinite values"):
+        call_node(nodes[1], **{**sampler_inputs, "image": broken, "vae": vae})
+    assert len(vae.encoded) == 1
+
+
+def test_sampler_refuses_a_video_larger_than_the_memory_before_loading(nodes, sampler_inputs, monkeypatch):
+    memory = sys.modules["motion_i2v_pack.motion_i2v.memory"]
+    monkeypatch.setattr(memory, "ram_available", lambda: 2**20)
+    vae = WatchedVAE(sampler_inputs["vae"])
+    # 40 KiB x 6x4 latent pixels x 4 frames x 2 (CFG) = 7.5 MiB of activations; the weights are already in RAM
+    with pytest.raises(memory.NotEnoughMemory, match=r"Motion-I2V stage 2 \(4 frames at 48x32, float32, CFG on\): "
+                                                     r"needs about 8 MiB \(weights 0 KiB\) of RAM, but 1 MiB"):
+        call_node(nodes[1], **{**sampler_inputs, "vae": vae})
+    assert not vae.encoded

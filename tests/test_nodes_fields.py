@@ -2,6 +2,8 @@
 
 import shutil
 import sys
+import time
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -174,3 +176,104 @@ def test_save_and_load_refuse_bad_paths_and_foreign_files(nodes, field_type, fol
     assert "leads outside the input folder" in load.VALIDATE_INPUTS("../x.safetensors")
     with pytest.raises(ValidationError):
         call_node(load, field_file="gone.safetensors")
+
+
+class Cancelled(Exception):
+    pass
+
+
+@pytest.fixture
+def cancel_after(pack, monkeypatch):
+    """ComfyUI's interrupt check as the adapter reaches it: lets ``calls`` checks pass, then raises (Cancel)."""
+    adapter = sys.modules[f"{pack.__name__}.nodes.comfy"]
+    made = []
+
+    def arm(calls: int):
+        made.clear()
+
+        def check():
+            made.append(1)
+            if len(made) > calls:
+                raise Cancelled
+
+        monkeypatch.setattr(adapter, "_mm", SimpleNamespace(throw_exception_if_processing_interrupted=check,
+                                                            intermediate_device=lambda: torch.device("cpu")))
+        return made
+
+    return arm
+
+
+def test_visualize_refuses_a_nan_arrow_scale_at_once(nodes, field_type):
+    # NaN passes ComfyUI's min/max check; PIL then spent ~3 s per arrow (hours at 512x320x16) and ignored Cancel
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match="arrow scale: expected a finite number > 0"):
+        call_node(nodes["MotionI2VVisualizeMotionField"], motion_field=_pan(field_type), max_magnitude=0.0,
+                  arrow_spacing=4, arrow_scale=float("nan"), legend_size=16)
+    assert time.perf_counter() - started < 1
+    with pytest.raises(ValueError, match="max_magnitude: expected a finite number > 0"):
+        call_node(nodes["MotionI2VVisualizeMotionField"], motion_field=_pan(field_type), max_magnitude=float("nan"),
+                  arrow_spacing=4, arrow_scale=1.0, legend_size=16)
+
+
+def test_visualize_and_warp_preview_stop_when_cancelled(nodes, field_type, cancel_after):
+    made = cancel_after(3)
+    with pytest.raises(Cancelled):
+        call_node(nodes["MotionI2VVisualizeMotionField"], motion_field=_pan(field_type, frames=8), max_magnitude=0.0,
+                  arrow_spacing=4, arrow_scale=1.0, legend_size=16)
+    assert len(made) == 4  # the colours (one group), then the first rows of arrows: not all 8 x 4 rows
+    made = cancel_after(0)
+    with pytest.raises(Cancelled):
+        call_node(nodes["MotionI2VWarpPreview"], image=torch.rand(1, H, W, 3), motion_field=_pan(field_type))
+    assert len(made) == 1
+
+
+def test_camera_limits_and_memory(nodes, pack, monkeypatch):
+    required = nodes["MotionI2VCameraMotion"].INPUT_TYPES()["required"]
+    assert (required["frames"][1]["max"], required["width"][1]["max"], required["height"][1]["max"]) == (256, 4096, 4096)
+    with pytest.raises(ValidationError, match="width=8192 bigger than max 4096"):
+        _camera(nodes, width=8192)
+    with pytest.raises(ValueError, match=r"camera motion frames: expected an integer in 1\.\.256, got 1024"):
+        nodes["MotionI2VCameraMotion"]().build("pan_x", 1.0, "linear", 1024, W, H, 0.5, 0.5)
+    memory = sys.modules[f"{pack.__name__}.motion_i2v.memory"]
+    monkeypatch.setattr(memory, "ram_available", lambda: 8 * 2**30)
+    # 5 x 256 x 2 x 4096 x 2048 x 4 bytes: the widgets' maxima no longer ask for 8-512 GiB unchecked
+    with pytest.raises(memory.NotEnoughMemory, match=r"camera motion \(256 frames at 2048x4096\): needs about 80\.0 "
+                                                     r"GiB of RAM, but 8\.0 GiB is available"):
+        _camera(nodes, frames=256, width=2048, height=4096)
+    with pytest.raises(ValueError, match=r"camera centre x: expected a finite number, got nan"):
+        _camera(nodes, preset="rotate", center_x=float("nan"))
+
+
+def test_edit_refuses_operations_that_are_not_in_the_list(nodes, field_type):
+    for operation in (3, "Scale", None):
+        with pytest.raises(ValueError, match=r"operation: expected one of \['scale', "):
+            nodes["MotionI2VEditMotionField"]().apply(_pan(field_type), operation, 1.0, F)
+
+
+@pytest.mark.parametrize("prefix, message", [
+    ("motion\0field", "filename_prefix: expected a file name"),
+    ("x" * 300, "is 300 bytes long; file systems allow 200 here"),
+    ("folder/" + "é" * 150 + "/field", "is 300 bytes long"),
+    (7, "filename_prefix: expected a file name, optionally with folders, got 7"),
+])
+def test_save_refuses_prefixes_no_file_system_takes(nodes, field_type, folders, prefix, message):
+    with pytest.raises(ValueError, match=message):
+        nodes["MotionI2VSaveMotionField"]().save(_pan(field_type), prefix)
+    assert not (folders / "output").exists() or not any((folders / "output").rglob("*.safetensors"))
+
+
+def test_load_refuses_a_field_file_that_is_not_a_string(nodes, folders):
+    load = nodes["MotionI2VLoadMotionField"]
+    # ComfyUI skips its list check for inputs VALIDATE_INPUTS takes; this used to be "'int' object has no attribute"
+    assert load.VALIDATE_INPUTS(5) == "field_file: expected the name of a .safetensors file in the input folder, got 5"
+    with pytest.raises(ValueError, match="got 5"):
+        load().load(5)
+
+
+def test_images_with_nan_or_one_channel(nodes, field_type):
+    image = torch.rand(1, H, W, 3)
+    image[0, 2, 3, 0] = float("nan")
+    with pytest.raises(ValueError, match="image: contains NaN or infinite values"):
+        call_node(nodes["MotionI2VWarpPreview"], image=image, motion_field=_pan(field_type))
+    (frames,) = call_node(nodes["MotionI2VWarpPreview"], image=torch.rand(1, H, W, 1), motion_field=_pan(field_type))
+    assert frames.shape == (F, H, W, 3)

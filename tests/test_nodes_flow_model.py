@@ -69,9 +69,14 @@ def test_loader_lists_and_preselects_the_official_files(nodes):
 
 
 def test_loader_rejects_a_file_of_the_wrong_kind(nodes):
-    with pytest.raises(ValueError, match="does not fit the flow_unet model.*looks like the Motion-I2V trajectory"):
-        call_node(nodes["MotionI2VLoadFlowModel"], unet=f"{STAGE1}/controlnet/controlnet.bin",
-                  flow_vae=f"{STAGE1}/vae_flow/diffusion_pytorch_model.bin", controlnet="none", dtype="fp32")
+    vae = f"{STAGE1}/vae_flow/diffusion_pytorch_model.bin"
+    with pytest.raises(ValueError, match=r"flow_unet: .*controlnet\.bin is the Motion-I2V trajectory ControlNet"):
+        call_node(nodes["MotionI2VLoadFlowModel"], unet=f"{STAGE1}/controlnet/controlnet.bin", flow_vae=vae,
+                  controlnet="none", dtype="fp32")
+    # The three stage-1 files share one name; the UNet's config.json beside it must not build the VAE.
+    with pytest.raises(ValueError, match=r"flow_vae: .*unet/diffusion_pytorch_model\.bin is the Motion-I2V flow UNet"):
+        call_node(nodes["MotionI2VLoadFlowModel"], unet=f"{STAGE1}/unet/diffusion_pytorch_model.bin",
+                  flow_vae=f"{STAGE1}/unet/diffusion_pytorch_model.bin", controlnet="none", dtype="fp32")
 
 
 def test_predict_end_to_end(nodes, flow_model, comfy_models, pack):
@@ -117,6 +122,9 @@ def test_brush_and_tracks_of_another_size(nodes, flow_model, comfy_models):
     ({"brush": torch.ones(1, 32, 32)}, "brush: the mask is 32x32 but the image is 96x64"),
     ({"positive": [[torch.zeros(1, 77, 768), {}]]}, r"positive: expected SD1.5 text states \[1, T, 32\]"),
     ({"negative": []}, "negative: expected the CONDITIONING of one CLIP Text Encode"),
+    # NaN passes ComfyUI's min/max check; stage 1 used to notice only after sampling
+    ({"cfg": float("nan")}, r"cfg: expected a finite number in 0\.\.30\.0, got nan"),
+    ({"image": torch.full((1, 64, 96, 3), float("nan"))}, "image: contains NaN or infinite values"),
 ])
 def test_bad_inputs_fail_before_the_models_load(nodes, flow_model, comfy_models, options, message):
     class Unloadable:  # any attempt to load a network would raise something else
@@ -126,12 +134,42 @@ def test_bad_inputs_fail_before_the_models_load(nodes, flow_model, comfy_models,
         def load(self):
             raise AssertionError("the models were loaded before the inputs were checked")
 
+    class Unencodable:
+        def encode(self, pixels):
+            raise AssertionError("the image was encoded before the inputs were checked")
+
     with pytest.raises(ValueError, match=message):
-        predict(nodes, Unloadable(), comfy_models, **options)
+        predict(nodes, Unloadable(), comfy_models, vae=Unencodable(), **options)
+
+
+def test_a_grey_image_reaches_the_vae_as_rgb(nodes, flow_model, comfy_models):
+    vae = comfy_models[0]
+    seen = []
+
+    class Recording:
+        def encode(self, pixels):
+            seen.append(tuple(pixels.shape))
+            return vae.encode(pixels)
+
+    predict(nodes, flow_model, comfy_models, vae=Recording(), steps=1, image=image()[..., :1])
+    assert seen == [(1, HEIGHT, WIDTH, 3)]
+
+
+def test_a_field_larger_than_the_memory_is_refused_before_loading(nodes, flow_model, comfy_models, monkeypatch):
+    memory = sys.modules["motion_i2v_pack.motion_i2v.memory"]
+    monkeypatch.setattr(memory, "ram_available", lambda: 2**20)
+    with pytest.raises(memory.NotEnoughMemory, match=r"Motion-I2V stage 1 \(4 frames at 96x64, float32, CFG on\)"):
+        predict(nodes, flow_model, comfy_models, vae=None)  # refused before the VAE is used
+
+
+@pytest.mark.parametrize("flow_unit", [0, -5, 2000])
+def test_flow_unit_outside_1_to_1024_is_refused(nodes, flow_unit):
+    with pytest.raises(ValueError, match=rf"flow_unit: expected an integer in 1\.\.1024, got {flow_unit}"):
+        nodes["MotionI2VTrajectoryControl"]().build(tracks(), flow_unit, 1.0)
 
 
 def test_tracks_outside_the_image_are_refused(nodes):
-    with pytest.raises(ValueError, match=r"tracks: track 0 is at \(98.0, 23.2\) in frame 12, outside the 96x64"):
+    with pytest.raises(ValueError, match=r"tracks: track 0 in frame 12 is at \(98.0, 23.2\), outside the 96x64 canvas"):
         call_node(nodes["MotionI2VTrajectoryControl"], tracks=tracks(points=((10.0, 20.0), (120.0, 24.0))),
                   flow_unit=8, strength=1.0)
     with pytest.raises(ValueError, match="brush: the mask is 10x10"):

@@ -93,3 +93,25 @@ def test_widgets_reject_out_of_range_values(node, clip):
         extract(node, clip[0], frame_stride=0)
     with pytest.raises(ValidationError, match="not in"):
         extract(node, clip[0], method="farneback")
+
+
+def test_sizes_and_memory_are_checked_before_any_flow(node, pack, clip, monkeypatch):
+    video, _ = clip
+    required = node.INPUT_TYPES()["required"]
+    assert (required["frames"][1]["max"], required["width"][1]["max"], required["height"][1]["max"]) == (256, 4096, 4096)
+    with pytest.raises(ValueError, match=r"method: expected one of \['dis_ultrafast', 'dis_fast', 'dis_medium', "
+                                         r"'raft'\], got 3"):
+        node().extract(video, 4, 2, 0, 3, "none", 0, 0)
+    with pytest.raises(ValueError, match=r"^frames: expected an integer in 1\.\.256, got 1024"):
+        node().extract(video, 1024, 1, 0, "dis_fast", "none", 0, 0)
+    memory = sys.modules[f"{pack.__name__}.motion_i2v.memory"]
+    monkeypatch.setattr(memory, "ram_available", lambda: 2**30)
+    # the outputs at 4096x4096: 6 x 4 frames x 3 x 4096^2 x 4 bytes
+    with pytest.raises(memory.NotEnoughMemory, match=r"extracted motion \(4 frames at 4096x4096\): needs about 4\.5 "
+                                                     r"GiB of RAM, but 1\.0 GiB is available"):
+        extract(node, video, width=4096, height=4096)
+    broken = video.clone()
+    broken[2, 5, 5, 0] = float("inf")
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="video: contains NaN or infinite values"):
+        extract(node, broken)

@@ -141,3 +141,32 @@ def test_preview_checks_the_image_against_the_field():
         warp_preview(_image(), torch.zeros(2, 2, H, W + 1))
     with pytest.raises(ValueError, match=r"preview image: expected \[1, 3, H, W\]"):
         warp_preview(torch.zeros(2, 3, H, W), torch.zeros(2, 2, H, W))
+
+
+def test_cancel_is_checked_between_the_steps_and_at_every_frame_of_the_splat():
+    calls = []
+    warp_preview(_image(), _translation(1.0, 0.0, frames=5), check_cancel=lambda: calls.append(1))
+    assert len(calls) == 2 + 5  # after the fit, after the plate, and before each of the 5 frames' splat
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel():
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        warp_preview(_image(), _translation(1.0, 0.0, frames=5), check_cancel=cancel)
+
+
+def test_a_preview_larger_than_the_memory_or_with_nan_pixels_is_refused(monkeypatch):
+    from motion_i2v import memory
+
+    monkeypatch.setattr(memory, "ram_available", lambda: 2**30)
+    image, flow = torch.zeros(1, 3, 1024, 1024), torch.zeros(1, 2, 1024, 1024).expand(64, -1, -1, -1)
+    # 24 fields of 64 x 2 x 1024 x 1024 float32: 12 GiB
+    with pytest.raises(memory.NotEnoughMemory, match=r"warp preview \(64 frames at 1024x1024\): needs about 12\.0 GiB"):
+        warp_preview(image, flow)
+    image = _image()
+    image[0, 1, 2, 3] = float("nan")
+    with pytest.raises(ValueError, match="preview image: contains NaN or infinite values"):
+        warp_preview(image, _translation(1.0, 0.0))

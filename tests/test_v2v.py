@@ -1,6 +1,8 @@
 """Motion extraction from synthetic videos whose true field is known (tests/synthetic_video.py)."""
 
 import importlib.util
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -102,7 +104,7 @@ def test_sample_frames_takes_every_stride_th_frame():
     assert sample_frames(video, 3, stride=2, start=1)[:, 0, 0, 0].tolist() == [1, 3, 5]
     with pytest.raises(ValueError, match="4 frames with stride 3 from frame 1 need 11 frames, the video has 10"):
         sample_frames(video, 4, stride=3, start=1)
-    with pytest.raises(ValueError, match="stride >= 1"):
+    with pytest.raises(ValueError, match="frame_stride: expected an integer >= 1, got 0"):
         sample_frames(video, 4, stride=0)
 
 
@@ -140,6 +142,19 @@ def test_raft_without_torchvision_says_what_to_install(tmp_path):
     weights = tmp_path / "raft_large.pth"
     weights.write_bytes(b"not read before torchvision is found")
     with pytest.raises(ImportError, match="pip install torchvision"):
+        extract_motion(torch.rand(2, 16, 16, 3), method="raft", raft_weights=weights)
+
+
+def test_a_damaged_raft_file_is_named(tmp_path, monkeypatch):
+    """Read with the weight loaders' reader, so the error names the argument and the file (torchvision is a
+    stand-in here: the file is refused before any network is built)."""
+    for name in ("torchvision", "torchvision.models", "torchvision.models.optical_flow"):
+        module = types.ModuleType(name)
+        module.raft_large = module.raft_small = lambda weights=None: pytest.fail("built a network for a damaged file")
+        monkeypatch.setitem(sys.modules, name, module)
+    weights = tmp_path / "raft_large.pth"
+    weights.write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(ValueError, match=r"raft_weights: .*raft_large\.pth: not a readable checkpoint"):
         extract_motion(torch.rand(2, 16, 16, 3), method="raft", raft_weights=weights)
 
 

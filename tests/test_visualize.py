@@ -1,5 +1,7 @@
 """The Middlebury colour coding at known directions, the legend, arrows, the strip."""
 
+import time
+
 import pytest
 import torch
 
@@ -88,3 +90,69 @@ def test_bad_visualisation_inputs_raise():
         draw_arrows(torch.zeros(1, 3, 8, 8), torch.zeros(2, 2, 8, 9))
     with pytest.raises(ValueError, match="legend size"):
         legend(2)
+
+
+class Cancelled(Exception):
+    pass
+
+
+def cancel_after(calls: int):
+    """A check_cancel that lets ``calls`` calls pass and raises on the next, as ComfyUI does after Cancel."""
+    made = []
+
+    def check():
+        made.append(1)
+        if len(made) > calls:
+            raise Cancelled
+    return check, made
+
+
+@pytest.mark.parametrize("scale", [float("nan"), float("inf"), 0.0, -1.0, 1e9])
+def test_arrow_scales_that_are_not_finite_and_positive_are_refused_before_drawing(scale):
+    # NaN came through the API and hand-edited workflows: PIL then spent ~3 s per arrow, hours per field
+    with pytest.raises(ValueError, match=r"arrow scale: expected a finite number > 0 and <= 1000\.0"):
+        draw_arrows(torch.zeros(1, 3, 320, 512), torch.ones(16, 2, 320, 512), 4, scale)
+
+
+def test_huge_displacements_draw_as_quickly_as_short_ones_and_look_the_same():
+    background = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
+    flow = torch.zeros(2, 2, 64, 96)
+    flow[1, 0], flow[1, 1] = 3e38, -1e38  # finite, but PIL walks every pixel of a 3e38-pixel line
+    started = time.perf_counter()
+    arrows = draw_arrows(background, flow, spacing=16, scale=1000.0)
+    assert time.perf_counter() - started < 5
+    # the same directions 3000 px long leave the 96x64 image the same way (the colours share one scale either way)
+    assert torch.equal(arrows, draw_arrows(background, flow * 1e-35, spacing=16, scale=1.0))
+
+
+def test_too_many_arrows_are_refused_with_the_spacing_to_raise():
+    with pytest.raises(ValueError, match=r"arrow spacing: 1 pixels gives 2048x2048 arrows on each of 1 frames, more "
+                                         r"than the 2097152 drawn at most; raise the spacing"):
+        draw_arrows(torch.zeros(1, 3, 2048, 2048), torch.zeros(1, 2, 2048, 2048), spacing=1)
+
+
+def test_cancel_stops_the_drawing_within_a_row_of_arrows():
+    check, made = cancel_after(5)
+    with pytest.raises(Cancelled):
+        draw_arrows(torch.zeros(1, 3, 64, 64), torch.ones(16, 2, 64, 64), spacing=8, check_cancel=check)
+    assert len(made) == 6  # 8 rows a frame: stopped in the first frame, at its sixth row
+    check, made = cancel_after(0)
+    with pytest.raises(Cancelled):
+        flow_to_color(torch.ones(16, 2, 64, 64), check_cancel=check)
+
+
+def test_colour_coding_is_the_same_in_groups_of_frames(monkeypatch):
+    import motion_i2v.visualize as visualize
+
+    flow = torch.randn(5, 2, 8, 8, generator=torch.Generator().manual_seed(1)) * 4
+    whole = flow_to_color(flow)
+    monkeypatch.setattr(visualize, "COLOR_CHUNK", 2 * 64)  # two frames a group
+    made = []
+    assert torch.equal(flow_to_color(flow, check_cancel=lambda: made.append(1)), whole)
+    assert len(made) == 3  # frames 0-1, 2-3, 4
+
+
+def test_max_magnitude_must_be_finite_and_positive():
+    for value in (float("nan"), 0.0, -2.0, float("inf")):
+        with pytest.raises(ValueError, match="max_magnitude: expected a finite number > 0"):
+            flow_to_color(torch.zeros(1, 2, 4, 4), value)

@@ -76,7 +76,7 @@ class TinyTextEncoder(nn.Module):
 
 
 def _image_vae(device="meta"):
-    from motion_i2v.loading import build_model
+    from motion_i2v.weights.loader import build_model
 
     return build_model("image_vae", "tiny", device=device)
 

@@ -37,10 +37,6 @@ CONTROL_VALUES = ("fixed", "increment", "decrement", "randomize")
 COMBO_CONTROL_VALUES = CONTROL_VALUES + ("increment-wrap",)
 UPLOAD_FLAGS = ("image_upload", "video_upload", "animated_image_upload")
 README_BEGIN, README_END = "<!-- nodes:begin -->", "<!-- nodes:end -->"
-# Widgets our web/js glue adds after a node's declared widgets, each with the declared widget whose value it
-# shows: a DOM widget whose ``options.serialize`` is false stays out of the API prompt, but the saved
-# workflow still stores its value (LGraphNode.serialize only skips ``widget.serialize === false``).
-PACK_FRONTEND_WIDGETS = {"MotionI2VTrajectories": (("trajectory_editor", "trajectories"),)}
 
 
 class WorkflowError(ValueError):
@@ -90,7 +86,6 @@ class NodeSpec:
     output_is_list: tuple[bool, ...] = ()
     category: str = ""
     description: str = ""
-    frontend_widgets: tuple[tuple[str, str], ...] = ()  # (added widget, the declared widget it mirrors)
 
     @classmethod
     def from_class(cls, node_type: str, node_class, display_name: str | None = None) -> NodeSpec:
@@ -106,7 +101,6 @@ class NodeSpec:
             output_is_list=tuple(getattr(node_class, "OUTPUT_IS_LIST", (False,) * len(outputs))),
             category=getattr(node_class, "CATEGORY", ""),
             description=getattr(node_class, "DESCRIPTION", ""),
-            frontend_widgets=PACK_FRONTEND_WIDGETS.get(node_type, ()),
         )
 
     @classmethod
@@ -130,7 +124,6 @@ class NodeSpec:
             output_is_list=tuple(info.get("output_is_list", (False,) * len(outputs))),
             category=info.get("category", ""),
             description=info.get("description", ""),
-            frontend_widgets=PACK_FRONTEND_WIDGETS.get(info["name"], ()),
         )
 
     def input(self, name: str) -> InputSpec | None:
@@ -140,14 +133,14 @@ class NodeSpec:
         """``(name, spec, extra)`` per widget in the order the frontend creates them.
 
         ``extra`` counts the frontend-only values stored right after the widget's own value; the
-        ``upload`` button of media COMBOs comes after the optional inputs, then the widgets our glue
-        adds (spec None for both).
+        ``upload`` button of media COMBOs comes after the optional inputs (spec None). The widgets our
+        web/js glue adds are not saved (``widget.serialize = false``), so they take no place here.
         """
         layout = [(spec.name, spec, spec.control_values()) for spec in self.inputs if spec.is_widget]
         if any(spec.options.get(flag) is True for spec in self.inputs if not spec.optional and spec.kind == "COMBO"
                for flag in UPLOAD_FLAGS):
             layout.append(("upload", None, 0))
-        return layout + [(name, None, 0) for name, _ in self.frontend_widgets]
+        return layout
 
 
 def _parse_inputs(node_type: str, input_types: dict) -> tuple[InputSpec, ...]:
@@ -461,13 +454,10 @@ def _check_widgets(node: dict, spec: NodeSpec, label: str) -> list[str]:
         problems.append(f"{label}: {len(saved)} widgets_values for {expected} slots (widgets {names}, "
                         f"plus the frontend's control values)")
         return problems
-    position, mirrors = 0, dict(spec.frontend_widgets)
+    position = 0
     for name, inp, extra in layout:
         if inp is not None and (error := _check_widget_value(inp, saved[position])):
             problems.append(f"{label}: widget {name!r}: {error}")
-        if name in mirrors and saved[position] != widget_values(node, spec)[mirrors[name]]:
-            problems.append(f"{label}: widget {name!r} must repeat the value of {mirrors[name]!r}, as the "
-                            f"frontend saves it")
         allowed = COMBO_CONTROL_VALUES if inp is not None and inp.kind == "COMBO" else CONTROL_VALUES
         if extra and saved[position + 1] not in allowed:
             problems.append(f"{label}: widget {name!r} is followed by {saved[position + 1]!r}, "

@@ -15,6 +15,7 @@ output is noise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -25,19 +26,33 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..flow import check_field
-from ..loading import load_model, locate_files, model_from_state_dict, read_state_dict, resolve_device
-from ..loading_stage2 import REALISTIC_UNET_FILE, REALISTIC_VAE_FILE, RELEASE_FILES, load_animator_files
+from ..checks import check_number
+from ..devices import resolve_device, resolve_dtype
+from ..flow import MAX_SIDE, check_field
 from ..media import ANIMATION_EXTENSIONS, load_image, load_mask, save_animation, save_image
+from ..memory import check_stage_memory
 from ..models.motion_augmented import PAIRINGS
 from ..pipelines.animate import AnimationSettings, animate, decode_frames, default_dtype, encode_first_frame
-from ..pipelines.flow_gen import NEGATIVE_PROMPT, TrajectoryControl, encode_reference, load_flow_model, predict_motion_field
-from ..raster import rasterize_brush
+from ..pipelines.flow_gen import (
+    MAX_FLOW_UNIT,
+    NEGATIVE_PROMPT,
+    VAE_CHUNK,
+    TrajectoryControl,
+    encode_reference,
+    load_flow_model,
+    predict_motion_field,
+)
 from ..sampling import SAMPLERS
-from ..track_sampling import sample_tracks
-from ..trajectory_json import parse_trajectories
+from ..tracks.parsing import parse_drawing
+from ..tracks.raster import brush_mask
+from ..tracks.sampling import sample_tracks
 from ..visualize import field_strip
+from ..weights.animator import load_animator_files
+from ..weights.kinds import KINDS, REALISTIC_UNET_FILE, REALISTIC_VAE_FILE
+from ..weights.loader import load_model
+from ..weights.release import locate_files
 from .make_tiny import write_tiny_models
+from .preview import check_outputs, strip_path
 
 HELP = "Image to video with both Motion-I2V stages (official release folder); --tiny runs on random tiny models."
 
@@ -73,26 +88,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=8.0, help="frames per second of OUT (default 8, as the demo)")
 
 
+def _check_device(name: str) -> torch.device:
+    """``--device``: auto, or a CPU, CUDA or MPS device this machine has."""
+    expected = "expected auto, cpu, cuda, cuda:N or mps"
+    try:
+        device = resolve_device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name!r}: {expected}") from None
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"--device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {name!r}: MPS is not available here")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device {name!r}: {expected}")
+    return device
+
+
 def _check_arguments(args) -> tuple[int, int]:
-    """Everything that can be checked before touching a model; returns (height, width) and fills in
+    """Every argument and output, before any model or input is read; returns (height, width) and fills in
     ``args.steps``."""
-    if os.path.splitext(args.out)[1].lower() not in ANIMATION_EXTENSIONS:
-        raise ValueError(f"--out {args.out!r}: the extension must be one of {list(ANIMATION_EXTENSIONS)}")
+    check_outputs(args.out, args.fps)
     for option, path in (("--image", args.image), ("--tracks", args.tracks), ("--brush", args.brush)):
         if path is not None and not os.path.isfile(path):
             raise ValueError(f"{option}: no such file: {path}")
     if args.models is None and not args.tiny:
         raise ValueError("--models: give the official release folder (or use --tiny for a weight-free smoke run)")
+    if args.models is not None and not args.tiny and not args.models.is_dir():
+        raise ValueError(f"--models: no such folder: {args.models}")
     if not 2 <= args.frames <= 16:
         raise ValueError(f"--frames: expected 2..16, got {args.frames}")
     height = args.height if args.height is not None else (TINY_SIZE[0] if args.tiny else 320)
     width = args.width if args.width is not None else (TINY_SIZE[1] if args.tiny else 512)
-    if height % 8 or width % 8 or height < 8 or width < 8:
-        raise ValueError(f"--width/--height: expected multiples of 8, got {width}x{height}")
+    if height % 8 or width % 8 or not (8 <= height <= MAX_SIDE and 8 <= width <= MAX_SIDE):
+        raise ValueError(f"--width/--height: expected multiples of 8 in 8..{MAX_SIDE}, got {width}x{height}")
     if args.steps is None:
         args.steps = TINY_STEPS if args.tiny else 25
     AnimationSettings(steps=args.steps, cfg=args.cfg, sampler=args.sampler, pairing=args.pairing)
+    check_number(args.flow_unit, "--flow-unit", low=1, high=MAX_FLOW_UNIT, integer=True)
+    check_number(args.seed, "--seed", low=0, high=2**64 - 1, integer=True)
     return height, width
+
+
+def _check_memory(args, files: dict[str, Path], height: int, width: int, device, dtype) -> None:
+    """Both stages against the memory before stage 1 starts (stage 2 comes hours later with real weights). The
+    weights count as their files' size, what loading reads."""
+    stage1 = ["flow_unet", "flow_vae", "image_vae", *(["controlnet"] if args.tracks and "controlnet" in files else [])]
+    for stage, kinds in ((1, stage1), (2, ["base", "motion_modules", "image_vae"])):
+        weights = sum(files[kind].stat().st_size for kind in kinds)
+        guided = args.cfg > 1 if stage == 1 else args.cfg != 1
+        check_stage_memory(stage, frames=args.frames, height=height, width=width, dtype=resolve_dtype(dtype),
+                           guided=guided, weights=weights, device=device,
+                           vae_frames=min(VAE_CHUNK, args.frames - 1) if stage == 1 else 1)
 
 
 def _release_files(root: Path) -> tuple[dict[str, Path], Path]:
@@ -101,11 +147,11 @@ def _release_files(root: Path) -> tuple[dict[str, Path], Path]:
     missing = [kind for kind in ("flow_unet", "flow_vae", "image_vae", "motion_modules") if kind not in found]
     if missing:
         raise ValueError(f"--models {root}: no {', '.join(missing)} file found (expected the official layout, e.g. "
-                         f"{RELEASE_FILES['motion_modules']})")
-    release = found["motion_modules"].parents[len(Path(RELEASE_FILES["motion_modules"]).parts) - 1]
+                         f"{KINDS['motion_modules'].release[0]})")
+    release = found["motion_modules"].parents[len(Path(KINDS["motion_modules"].release[0]).parts) - 1]
     base = next((path for path in (release / REALISTIC_UNET_FILE, found.get("sd_unet")) if path and path.is_file()), None)
     if base is None:
-        raise ValueError(f"--models {root}: no stage-2 base UNet ({REALISTIC_UNET_FILE} or {RELEASE_FILES['sd_unet']})")
+        raise ValueError(f"--models {root}: no stage-2 base UNet ({REALISTIC_UNET_FILE} or {KINDS['sd_unet'].release[-1]})")
     return found | {"base": base}, release
 
 
@@ -149,15 +195,15 @@ def _inputs(args, height: int, width: int):
     source = load_image(args.image)
     source_height, source_width = source.shape[2:]
     image = F.interpolate(source, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
-    specs, strokes = [], []
+    drawing = None
     if args.tracks is not None:
-        specs, strokes = parse_trajectories(Path(args.tracks).read_text(encoding="utf-8"), source_width, source_height)
+        drawing = parse_drawing(Path(args.tracks).read_text(encoding="utf-8"), source_width, source_height)
     brush = load_mask(args.brush) if args.brush is not None else None
-    if brush is None and strokes:
-        brush = rasterize_brush(strokes, source_width, source_height)
+    if brush is None and drawing is not None and drawing.strokes:
+        brush = brush_mask(drawing)
     if brush is not None:
         brush = F.interpolate(brush[None, None], size=(height, width), mode="nearest")[0, 0]
-    tracks = sample_tracks(specs, args.frames, source_width, source_height).rescaled(width, height) if specs else None
+    tracks = sample_tracks(drawing, args.frames).rescaled(width, height) if drawing and drawing.tracks else None
     return image.clamp(0, 1), brush, tracks
 
 
@@ -190,12 +236,9 @@ def _predict_field(args, files, root, image, brush, tracks, device, dtype) -> to
 
 def _stage2_vae(files, root, device):
     """RealisticVision's VAE (the demo's) when the release has it, else the SD1.5 VAE."""
-    from ..checkpoints import vae_weights
-
     realistic = root / REALISTIC_VAE_FILE
     if realistic.is_file():
-        return model_from_state_dict("image_vae", vae_weights(read_state_dict(realistic), str(realistic)),
-                                     source=str(realistic), device=device)
+        return load_model("image_vae", realistic, "official", device=device)  # the VAE of a single-file checkpoint
     return load_model("image_vae", files["image_vae"], device=device)
 
 
@@ -226,25 +269,29 @@ def _progress(stage: str):
     return report
 
 
-def _tiny_models(args) -> Path:
-    """make-tiny's set with the stage-2 files, in ``--models`` or a new temporary folder."""
-    root = args.models or Path(tempfile.mkdtemp(prefix="motion_i2v_tiny_"))
+def _tiny_models(args, scratch: contextlib.ExitStack) -> Path:
+    """make-tiny's set with the stage-2 files, in ``--models`` or a temporary folder removed when ``scratch`` closes."""
+    if args.models is None:
+        root = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="motion_i2v_tiny_")))
+    else:
+        root = args.models
     if not (root.is_dir() and "motion_modules" in locate_files(root)):
         write_tiny_models(root, args.seed)
     return root
 
 
 def run(args) -> int:
-    try:
-        height, width = _check_arguments(args)
-        if args.tiny:
-            print(NOISE_WARNING, file=sys.stderr)
-        device = resolve_device(args.device)
-        dtype = default_dtype(device) if args.dtype == "auto" else args.dtype
-        root = _tiny_models(args) if args.tiny else args.models
+    height, width = _check_arguments(args)
+    device = _check_device(args.device)
+    dtype = default_dtype(device) if args.dtype == "auto" else args.dtype
+    if args.tiny:
+        print(NOISE_WARNING, file=sys.stderr)
+    with contextlib.ExitStack() as scratch:
+        root = _tiny_models(args, scratch) if args.tiny else args.models
         files, root = _release_files(root)
         if not args.tiny:
             _check_text_encoders(root)
+        _check_memory(args, files, height, width, device, dtype)
         image, brush, tracks = _inputs(args, height, width)
         started = time.perf_counter()
         field = _predict_field(args, files, root, image, brush, tracks, device, dtype)
@@ -252,13 +299,9 @@ def run(args) -> int:
         stage1, started = _release(device, started), time.perf_counter()
         frames = _render(args, files, root, image, brush, field, device, dtype)
         stage2 = _release(device, started)
-        strip_path = os.path.splitext(args.out)[0] + "_flow.png"
-        save_animation(frames, args.out, fps=args.fps)
-        save_image(field_strip(field), strip_path)
-    except (ValueError, OSError) as error:
-        print(f"generate: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.out} ({args.frames} frames, {width}x{height}) and {strip_path}; stage 1: {stage1}; "
+    save_animation(frames, args.out, fps=args.fps)
+    save_image(field_strip(field), strip_path(args.out))
+    print(f"wrote {args.out} ({args.frames} frames, {width}x{height}) and {strip_path(args.out)}; stage 1: {stage1}; "
           f"stage 2: {stage2}; on {device}")
     if args.tiny:
         print(NOISE_WARNING, file=sys.stderr)

@@ -18,21 +18,28 @@ from pathlib import Path
 
 import torch
 
-from ..loading import build_model, bundled_config, official_state_dict, save_state_dict
-from ..loading_stage2 import TINY_FILES as STAGE2_FILES
+from ..checks import check_number
+from ..media import check_writable
+from ..weights.configs import bundled_config
+from ..weights.files import save_state_dict
+from ..weights.kinds import KINDS, STAGE1, STAGE2
+from ..weights.loader import build_model, official_state_dict
 
 HELP = "write a tiny random model set in the official Motion-I2V file layout (for tests and demos)"
 
-STAGE1 = "models/stage1/StableDiffusion-FlowGen"
-IMAGE_VAE = "models/stage2/StableDiffusion/vae"
-# (kind, weight file, its config.json or None), paths relative to DIR: both stages.
-TINY_FILES = (
-    ("flow_unet", f"{STAGE1}/unet/diffusion_pytorch_model.bin", f"{STAGE1}/unet/config.json"),
-    ("flow_vae", f"{STAGE1}/vae_flow/diffusion_pytorch_model.bin", f"{STAGE1}/vae/config.json"),
-    ("controlnet", f"{STAGE1}/controlnet/controlnet.bin", None),  # upstream builds it from the UNet's config
-    ("image_vae", f"{IMAGE_VAE}/diffusion_pytorch_model.bin", f"{IMAGE_VAE}/config.json"),
-    *STAGE2_FILES,
-)
+# Every kind with a release file, at the release's own path for it (the plain SD1.5 UNet, not the demo's
+# fine-tune realistic_unet.ckpt), and the config.json it is written with,
+# relative to DIR, where the loaders look for it (``configs.config_for_file``). The ControlNet takes
+# the UNet's, as upstream; the one beside motion_block.bin is not in the release (which takes the
+# bundled official config), but tells the loader the tiny sizes.
+CONFIG_FILES = {
+    "flow_unet": f"{STAGE1}/unet/config.json",
+    "flow_vae": f"{STAGE1}/vae/config.json",
+    "controlnet": None,
+    "image_vae": f"{STAGE2}/StableDiffusion/vae/config.json",
+    "sd_unet": f"{STAGE2}/StableDiffusion/unet/config.json",
+    "motion_modules": f"{STAGE2}/Motion_Module/config.json",
+}
 
 
 def randomize(model: torch.nn.Module, generator: torch.Generator) -> torch.nn.Module:
@@ -62,10 +69,10 @@ def write_tiny_models(root, seed: int = 0, text_width: int | None = None) -> dic
     root = Path(root)
     generator = torch.Generator().manual_seed(seed)
     written = {}
-    for kind, weights, config_file in TINY_FILES:
+    for kind, config_file in CONFIG_FILES.items():
         config = tiny_config(kind, text_width)
         model = randomize(build_model(kind, config), generator)
-        written[kind] = save_state_dict(official_state_dict(model, kind), root / weights)
+        written[kind] = save_state_dict(official_state_dict(model, kind), root / KINDS[kind].release[-1])
         if config_file is not None:
             (root / config_file).parent.mkdir(parents=True, exist_ok=True)
             (root / config_file).write_text(json.dumps(config, indent=1) + "\n")
@@ -80,6 +87,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_writable(args.dir, "DIR", folder=True)
+    check_number(args.seed, "--seed", low=0, high=2**64 - 1, integer=True)
+    if args.text_width is not None:
+        check_number(args.text_width, "--text-width", low=1, high=4096, integer=True)
     for kind, path in write_tiny_models(args.dir, args.seed, args.text_width).items():
         print(f"{kind:12s} {path}")
     return 0

@@ -8,18 +8,27 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
-from ..camera import DEFAULT_AMOUNTS, PRESETS, camera_field
-from ..dense import dense_field
+from ..camera import DEFAULT_AMOUNTS, PRESETS, camera_field, check_camera
+from ..checks import check_number
 from ..easing import EASINGS
-from ..flow import zero_field
-from ..media import ANIMATION_EXTENSIONS, load_image, load_mask, save_animation, save_image
-from ..preview import warp_preview
-from ..raster import rasterize_brush
-from ..track_sampling import sample_tracks
-from ..trajectory_json import parse_trajectories
+from ..flow import MAX_FRAMES, MAX_SIDE, check_field_size, zero_field
+from ..media import (
+    ANIMATION_EXTENSIONS,
+    check_animation_output,
+    check_writable,
+    load_image,
+    load_mask,
+    save_animation,
+    save_image,
+)
+from ..memory import check_memory
+from ..preview import preview_bytes, warp_preview
+from ..tracks.dense import dense_field
+from ..tracks.parsing import parse_drawing
+from ..tracks.raster import brush_mask
+from ..tracks.sampling import sample_tracks
 from ..visualize import field_strip
 
 HELP = "Preview the motion of an image along tracks and camera presets (warp only, no model)."
@@ -32,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a trajectories file: our versioned JSON or a KJNodes coordinate string (may be left out with --camera)",
     )
     parser.add_argument("--out", required=True, help=f"the animation to write, one of {', '.join(ANIMATION_EXTENSIONS)}")
-    parser.add_argument("--frames", type=int, default=16, help="number of frames (default 16)")
+    parser.add_argument("--frames", type=int, default=16, help=f"number of frames, 1..{MAX_FRAMES} (default 16)")
     parser.add_argument("--brush", help="a motion-brush mask image, white = movable (replaces the brush in --tracks)")
     parser.add_argument(
         "--camera",
@@ -54,17 +63,29 @@ def _parse_camera(spec: str) -> tuple[str, float]:
     if not amount:
         return preset, DEFAULT_AMOUNTS[preset]
     try:
-        return preset, float(amount)
+        value = float(amount)
     except ValueError:
         raise ValueError(f"--camera {spec!r}: the amount after ':' must be a number, got {amount!r}") from None
+    check_camera(preset, value, f"--camera {spec!r}")
+    return preset, value
+
+
+def strip_path(out: str) -> str:
+    """The colour-coded field's picture written beside OUT."""
+    return os.path.splitext(out)[0] + "_flow.png"
+
+
+def check_outputs(out: str, fps: float) -> None:
+    """``--out`` (extension, place, ``--fps``) and the field picture beside it, before any work."""
+    check_animation_output(out, fps, "--out")
+    check_writable(strip_path(out), "the field picture beside --out")
 
 
 def _check_arguments(args) -> list[tuple[str, float]]:
-    """Everything that can be checked before reading images or computing fields."""
-    if os.path.splitext(args.out)[1].lower() not in ANIMATION_EXTENSIONS:
-        raise ValueError(f"--out {args.out!r}: the extension must be one of {list(ANIMATION_EXTENSIONS)}")
-    if args.frames < 1:
-        raise ValueError(f"--frames: expected at least 1, got {args.frames}")
+    """Every argument and output, before any image is read or field computed."""
+    check_outputs(args.out, args.fps)
+    check_number(args.frames, "--frames", low=1, high=MAX_FRAMES, integer=True)
+    check_number(args.radius, "--radius", above=0, high=MAX_SIDE)
     if args.tracks is None and not args.camera:
         raise ValueError("nothing moves: give --tracks, --camera, or both")
     for option, path in (("--image", args.image), ("--tracks", args.tracks), ("--brush", args.brush)):
@@ -79,7 +100,7 @@ def _motion(args, cameras, height: int, width: int):
         field = zero_field(args.frames, height, width)
     else:
         with open(args.tracks, encoding="utf-8") as handle:
-            specs, strokes = parse_trajectories(handle.read(), width, height)
+            drawing = parse_drawing(handle.read(), width, height)
         if args.brush is not None:
             brush = load_mask(args.brush)
             if tuple(brush.shape) != (height, width):
@@ -87,26 +108,24 @@ def _motion(args, cameras, height: int, width: int):
                     f"--brush: the mask is {brush.shape[1]}x{brush.shape[0]} but the image is {width}x{height}"
                 )
         else:
-            brush = rasterize_brush(strokes, width, height) if strokes else None
-        field = dense_field(sample_tracks(specs, args.frames, width, height), args.radius, brush)
+            brush = brush_mask(drawing) if drawing.strokes else None
+        field = dense_field(sample_tracks(drawing, args.frames), args.radius, brush)
     for preset, amount in cameras:
         field = camera_field(preset, args.frames, height, width, amount, easing=args.camera_easing, scene=field)
     return field
 
 
 def run(args) -> int:
-    try:
-        cameras = _check_arguments(args)
-        started = time.perf_counter()
-        image = load_image(args.image)
-        height, width = image.shape[-2:]
-        field = _motion(args, cameras, height, width)
-        frames = warp_preview(image, field)
-        strip_path = os.path.splitext(args.out)[0] + "_flow.png"
-        save_animation(frames, args.out, fps=args.fps)
-        save_image(field_strip(field), strip_path)
-    except (ValueError, OSError) as error:
-        print(f"preview: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.out} ({args.frames} frames, {width}x{height}) and {strip_path} in {time.perf_counter() - started:.1f} s")
+    cameras = _check_arguments(args)
+    started = time.perf_counter()
+    image = load_image(args.image)
+    height, width = image.shape[-2:]
+    check_field_size(args.frames, height, width, "--image")
+    check_memory(preview_bytes(args.frames, height, width), f"preview (--frames {args.frames} at {width}x{height})")
+    field = _motion(args, cameras, height, width)
+    frames = warp_preview(image, field)
+    save_animation(frames, args.out, fps=args.fps)
+    save_image(field_strip(field), strip_path(args.out))
+    print(f"wrote {args.out} ({args.frames} frames, {width}x{height}) and {strip_path(args.out)} in "
+          f"{time.perf_counter() - started:.1f} s")
     return 0

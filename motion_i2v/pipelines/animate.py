@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange, repeat
 
+from ..checks import check_number
 from ..flow import check_field
-from ..hint import static_region
 from ..models import UNet3DConfig
 from ..models.motion_augmented import PAIRINGS, MotionGuidance
 from ..sampling import (
@@ -37,7 +37,8 @@ from ..sampling import (
     sample_ddim,
     sample_diffusers,
 )
-from .flow_gen import LATENT_SCALE, check_size, encode_reference
+from ..tracks.brush import static_region
+from .flow_gen import LATENT_SCALE, MAX_GUIDANCE, check_size, encode_reference
 
 VAE_FACTOR = 8
 REFERENCE_TIMESTEP = 1  # the official forward_unet embeds frame 0 at time_proj(1.0)
@@ -58,12 +59,12 @@ class AnimationSettings:
 
     def __post_init__(self) -> None:
         check_steps(self.steps)
+        check_number(self.cfg, "cfg", low=0, high=MAX_GUIDANCE)
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler: expected one of {list(SAMPLERS)}, got {self.sampler!r}")
         if self.pairing not in PAIRINGS:
             raise ValueError(f"pairing: expected one of {list(PAIRINGS)}, got {self.pairing!r}")
-        if self.eta < 0:
-            raise ValueError(f"eta: expected >= 0, got {self.eta}")
+        check_number(self.eta, "eta", low=0, high=1)
 
 
 def default_dtype(device: torch.device) -> torch.dtype:

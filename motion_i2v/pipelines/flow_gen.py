@@ -24,18 +24,22 @@ import torch.nn.functional as F
 from diffusers import AutoencoderKL
 from einops import rearrange, repeat
 
+from ..checks import check_number
 from ..flow import from_normalized, to_normalized
-from ..hint import sparse_hint, static_region
-from ..loading import load_models
 from ..models import ControlResiduals, TrajectoryControlNet, UNet3D
 from ..sampling import SAMPLERS, Callback, check_steps, sample
-from ..trajectories import Trajectories
+from ..tracks.brush import static_region
+from ..tracks.hint import sparse_hint
+from ..tracks.value import Tracks
+from ..weights.loader import load_models
 
 LATENT_SCALE = 0.18215  # SD's latent scale, used for the image and the flow latents alike
 FRAME_STRIDE = 8  # source-video frames between generated frames, as the model was trained
 DEFAULT_FRAMES, DEFAULT_STEPS, DEFAULT_GUIDANCE = 16, 25, 7.0
 TRAINED_SIZE = (320, 512)  # (H, W) of the released weights' final training stage
 VAE_CHUNK = 4  # frames per flow-VAE call: bounds memory at full size; results do not depend on it
+MAX_GUIDANCE = 30.0  # classifier-free guidance scales accepted by both stages (the official demo uses 7)
+MAX_FLOW_UNIT = 1024  # pixels: the largest half-side of a track's hint square
 # The demo's hard-coded negative prompt (app.py), for callers that want the official setting.
 NEGATIVE_PROMPT = (
     "(blur, haze, deformed iris, deformed pupils, semi-realistic, cgi, 3d, render, sketch, cartoon, drawing, "
@@ -60,7 +64,7 @@ class FlowModel:
 class TrajectoryHint:
     """A sparse motion hint for the ControlNet.
 
-    ``flow``: [F, 2, H, W] float32 pixels incl. frame 0 (``hint.sparse_hint``); ``mask``: [F, H, W]
+    ``flow``: [F, 2, H, W] float32 pixels incl. frame 0 (``tracks.hint.sparse_hint``); ``mask``: [F, H, W]
     1 = hinted; ``strength``: the ControlNet conditioning scale (official 1.0); ``brush``: optional
     [H, W] motion brush (1 = may move) used when the pipeline is given none.
     """
@@ -86,21 +90,14 @@ class TrajectoryControl:
     brush follow the image).
     """
 
-    trajectories: Trajectories
+    trajectories: Tracks
     flow_unit: int = 64
     strength: float = 1.0
     brush: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
-        tracks = self.trajectories
-        static_region(self.brush, tracks.height, tracks.width)
-        x, y = tracks.path[..., 0], tracks.path[..., 1]  # [F, N]
-        outside = tracks.visibility & ((x < 0) | (y < 0) | (x > tracks.width - 1) | (y > tracks.height - 1))
-        if outside.any():
-            frame, track = outside.nonzero()[0].tolist()
-            raise ValueError(f"tracks: track {track} is at ({x[frame, track]:.1f}, {y[frame, track]:.1f}) in frame "
-                             f"{frame}, outside the {tracks.width}x{tracks.height} image (valid: 0 <= x <= "
-                             f"{tracks.width - 1}, 0 <= y <= {tracks.height - 1})")
+        check_number(self.flow_unit, "flow_unit", low=1, high=MAX_FLOW_UNIT, integer=True)
+        static_region(self.brush, self.trajectories.height, self.trajectories.width)
         if not 0 <= self.strength <= 10:
             raise ValueError(f"strength: expected 0..10, got {self.strength}")
 
@@ -225,8 +222,10 @@ def check_size(height: int, width: int, name: str = "image") -> None:
 
 def check_request(image_latent: torch.Tensor, text: torch.Tensor, negative_text: torch.Tensor | None, *, frames: int,
                   steps: int, sampler: str, hint: TrajectoryHint | None, brush: torch.Tensor | None,
-                  max_frames: int) -> None:
+                  max_frames: int, guidance: float = DEFAULT_GUIDANCE, eta: float = 0.0) -> None:
     """All input checks of ``predict_motion_field``, before any network runs."""
+    check_number(guidance, "cfg", low=0, high=MAX_GUIDANCE)
+    check_number(eta, "eta", low=0, high=1)
     if image_latent.ndim != 4 or image_latent.shape[:2] != (1, 4):
         raise ValueError(f"image_latent: expected [1, 4, h, w], got {list(image_latent.shape)}")
     for name, states in (("text", text), ("negative_text", negative_text)):
@@ -262,7 +261,7 @@ def predict_motion_field(model: FlowModel, image_latent: torch.Tensor, text: tor
     max_frames = model.unet.config.motion_max_len + 1
     brush = hint.brush if brush is None and hint is not None else brush
     check_request(image_latent, text, negative_text, frames=frames, steps=steps, sampler=sampler, hint=hint,
-                  brush=brush, max_frames=max_frames)
+                  brush=brush, max_frames=max_frames, guidance=guidance, eta=eta)
     if hint is not None and model.controlnet is None:
         raise ValueError("control: a trajectory hint needs the ControlNet; load the flow model with its "
                          "controlnet file")

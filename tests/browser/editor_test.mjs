@@ -49,6 +49,7 @@ async function checkGlue(page, base) {
   const state = () => page.evaluate(() => ({ text: window.glue.text.value, requested: window.glue.api.requested.slice() }));
   assert.equal(await page.evaluate(() => window.glue.text.hidden && window.glue.text.options.hidden), true, "the text widget is hidden");
   assert.equal(await page.evaluate(() => window.glue.node.widgets.at(-1).options.getValue()), (await state()).text);
+  await checkLinkedInput(page);
 
   // Drawing writes the value into the `trajectories` widget; Delete and Ctrl+Z stay inside the editor.
   await page.evaluate(() => {
@@ -103,6 +104,58 @@ async function checkGlue(page, base) {
   // Removing the node takes the editor with it.
   await page.evaluate(() => window.glue.node.onRemoved());
   assert.equal(await page.locator(".mi2v-editor").count(), 0);
+}
+
+// Issue 14.6: a link into `trajectories`, the saved workflow, and workflows saved with the editor's extra copy.
+async function checkLinkedInput(page) {
+  const glue = () => page.evaluate(() => ({
+    text: window.glue.text.value,
+    saved: window.glue.node.serialize().widgets_values,
+    linked: document.querySelector(".mi2v-editor").classList.contains("mi2v-linked"),
+    message: document.querySelector("[data-role=message]").textContent,
+    vueHidden: window.glue.text.options.hidden,
+  }));
+  const before = await glue();
+  // One copy of the value: the editor widget is not saved, so widgets_values are the node's declared widgets.
+  assert.equal(await page.evaluate(() => window.glue.editorWidget.serialize), false);
+  assert.deepEqual(before.saved, [before.text, 16, 512, 320, "image", "tracks"]);
+  // The socket is drawn at the text widget's y, which follows the editor's row wherever the frontend puts it.
+  assert.equal(await page.evaluate(() => { window.glue.editorWidget.y = 137; return window.glue.text.y; }), 137);
+
+  // Linked: the editor says its drawing is not used and edits nothing; unlinked, it edits again.
+  await page.evaluate(() => window.glue.node.link("trajectories", 9));
+  const linked = await glue();
+  assert.equal(linked.linked, true);
+  assert.match(linked.message, /trajectories is linked to another node: the node runs on that value, not on this drawing/);
+  assert.equal(linked.vueHidden, false, "the Vue renderer shows the linked widget's socket");
+  const box = await page.locator("canvas").boundingBox();
+  await page.mouse.click(box.x + box.width * 0.3, box.y + box.height * 0.3);
+  await page.keyboard.press("Control+Delete");
+  assert.equal((await glue()).text, before.text, "a linked editor must not edit the unused drawing");
+  assert.equal(await page.locator("button[data-command=clear]").isDisabled(), true);
+  await page.evaluate(() => window.glue.node.link("trajectories", null));
+  assert.equal((await glue()).linked, false);
+  assert.equal(await page.locator("button[data-command=clear]").isDisabled(), false);
+
+  // A workflow saved before: widgets_values end with the editor's copy, which lands in source_size; the node's
+  // own value wins and source_size is back to its default.
+  await page.evaluate((text) => window.glue.node.configure({ widgets_values: [text, 16, 512, 320, "{\"stale\": true}"] }), before.text);
+  const loaded = await glue();
+  assert.equal(loaded.text, before.text);
+  assert.deepEqual(loaded.saved, [before.text, 16, 512, 320, "image", "tracks"]);
+
+  // KJNodes coordinates typed into the widget read as the node reads them: here PointsEditor points drawn on a
+  // 512 x 512 canvas, as anchors, stretched onto the 512 x 320 one.
+  await page.evaluate(() => {
+    const widgets = Object.fromEntries(window.glue.node.widgets.map((w) => [w.name, w]));
+    widgets.height.value = 512;
+    widgets.source_size.value = "width x height";
+    widgets.point_lists.value = "anchors";
+    window.glue.node.configure({ widgets_values: ['[{"x": 100, "y": 256}, {"x": 400, "y": 512}]', 16, 512, 512, "width x height", "anchors"] });
+  });
+  const converted = JSON.parse((await glue()).text);
+  assert.deepEqual(converted.tracks.map((t) => t.points), [[[100, 160]], [[400, 319]]], "two anchors, y x 320 / 512, the edge rule");
+  await page.evaluate((text) => window.glue.node.configure({ widgets_values: [text, 16, 512, 320, "image", "tracks"] }), before.text);
 }
 
 const near = (actual, expected, label, tolerance = 1) =>

@@ -5,6 +5,13 @@
 // editor the `frames` count, and shows a background: the upstream LoadImage picture before anything runs, a
 // dropped or pasted image (uploaded to the input folder, remembered in the node's properties), and after a run
 // the image the node executed with. Everything is per node instance: no prototype patching, no canvas hooks.
+//
+// A link into `trajectories` (e.g. from KJNodes' SplineEditor): ComfyUI's frontend draws a converted widget's
+// socket at its widget's row (LGraphNode #arrangeWidgetInputSlots: [slot height / 2, widget.y + slot height / 2]),
+// but the hidden text widget has no row of its own, so it takes the editor's; the editor then says its drawing
+// is not used and stops editing. The editor widget is not saved in the workflow (widget.serialize = false), so a
+// workflow holds one copy of the value; workflows saved with that extra copy load it into `source_size`, which
+// onConfigure puts back to its default.
 
 import { app } from "../../../scripts/app.js";
 import { api } from "../../../scripts/api.js";
@@ -76,7 +83,7 @@ function chain(owner, name, extra) {
 
 function setUpNode(node) {
   const widget = (name) => node.widgets?.find((w) => w.name === name);
-  const [text, frames, width, height] = ["trajectories", "frames", "width", "height"].map(widget);
+  const [text, frames, width, height, sourceSize, pointLists] = ["trajectories", "frames", "width", "height", "source_size", "point_lists"].map(widget);
   if (!text) return;
   // The editor shows it; the widget stays the saved and queued value. `hidden` hides it on the classic canvas,
   // `options.hidden` in the Vue node renderer.
@@ -96,8 +103,8 @@ function setUpNode(node) {
       node.graph?.setDirtyCanvas?.(true, false);
     },
   });
-  node.addDOMWidget("trajectory_editor", "motion_i2v_trajectory_editor", host, {
-    serialize: false, // the `trajectories` widget carries the value
+  const editorWidget = node.addDOMWidget("trajectory_editor", "motion_i2v_trajectory_editor", host, {
+    serialize: false, // the `trajectories` widget carries the value, in the prompt...
     hideOnZoom: false,
     getValue: () => text.value,
     setValue: (value) => {
@@ -107,7 +114,25 @@ function setUpNode(node) {
     },
     getMinHeight: () => EDITOR_MIN_HEIGHT,
   });
+  editorWidget.serialize = false; // ...and in the saved workflow
+  // The text widget's socket sits where the frontend puts it: at the widget's row, here the editor's.
+  Object.defineProperty(text, "y", { get: () => editorWidget.y ?? 0, set: () => {}, configurable: true });
   if (node.size[0] < 460) node.setSize([460, node.size[1]]);
+
+  const syncLinked = () => {
+    const linked = node.inputs?.find((input) => input.name === "trajectories")?.link != null;
+    if (text.options) text.options.hidden = !linked; // the Vue renderer draws a hidden widget's socket nowhere
+    if (linked !== editor.linked) editor.setLinked(linked);
+  };
+  const syncForeignFormat = () => {
+    const stretched = sourceSize?.value === "width x height" && width && height;
+    editor.setForeignFormat({ source: stretched ? [width.value, height.value] : null, anchors: pointLists?.value === "anchors" });
+  };
+  // A value the combo does not offer (the editor's copy in workflows saved before it was left out) -> its default.
+  const mendChoice = (combo) => {
+    const choices = combo?.options?.values;
+    if (Array.isArray(choices) && !choices.includes(combo.value)) combo.value = choices[0];
+  };
 
   // Backgrounds arrive from several places; the latest request wins, stale loads are dropped.
   let generation = 0;
@@ -133,6 +158,7 @@ function setUpNode(node) {
 
   let upstream = null;
   const poll = setInterval(() => {
+    syncLinked(); // links restored by a workflow load come without onConnectionsChange
     const url = upstreamImageUrl(node);
     if (url === upstream) return;
     upstream = url;
@@ -179,9 +205,16 @@ function setUpNode(node) {
   };
   if (width) chain(width, "callback", resizeFromWidgets);
   if (height) chain(height, "callback", resizeFromWidgets);
+  for (const control of [sourceSize, pointLists, width, height]) if (control) chain(control, "callback", syncForeignFormat);
+  syncForeignFormat();
+  chain(node, "onConnectionsChange", syncLinked);
 
   // Loading a workflow or pasting a node writes widget values directly; pick them up afterwards.
   chain(node, "onConfigure", () => {
+    mendChoice(sourceSize);
+    mendChoice(pointLists);
+    syncForeignFormat();
+    syncLinked();
     editor.setValue(text.value);
     if (frames) editor.setFrames(frames.value);
     const stored = node.properties?.[BACKGROUND_PROPERTY];

@@ -7,6 +7,9 @@
 //   editor.setBackground(image | null)   an <img>/canvas/ImageBitmap; another size rescales the drawing
 //   editor.setSize(width, height)        rescale the drawing to another image size without a picture
 //   editor.setFrames(n), editor.destroy(), and the commands in COMMANDS (each ends in commit()).
+//   editor.setForeignFormat({source, anchors})   how KJNodes coordinates read (TrajectoryModel.parse)
+//   editor.setLinked(true | false)       the node runs on a linked value: the drawing is shown as unused and
+//                                        cannot be edited (the frame slider still works)
 //
 // Points live in image pixels. The one pair fromEvent/view.toCanvas maps between them and the canvas through
 // getBoundingClientRect, so CSS zoom (ComfyUI scales DOM widgets with the graph) changes nothing.
@@ -20,6 +23,9 @@ import { adoptStyle, releaseStyle } from "./trajectory_style.js";
 export { COMMANDS, MODES, shortcutHelp };
 
 const HIT_RADIUS = 10; // screen pixels, whatever the zoom
+// What still works while the value is linked: looking, not editing.
+const VIEW_COMMANDS = new Set(["previousFrame", "nextFrame", "previousTrack", "nextTrack"]);
+const LINKED_NOTE = "trajectories is linked to another node: the node runs on that value, not on this drawing.";
 
 function element(tag, attributes = {}, children = []) {
   const node = document.createElement(tag);
@@ -46,6 +52,8 @@ export class TrajectoryEditor {
     this.selection = { track: -1, point: -1 };
     [this.hover, this.insert, this.pointer, this.drag, this.background] = [null, null, null, null, null];
     this.message = "";
+    this.linked = false;
+    this.foreign = {}; // {source, anchors}: how KJNodes coordinates are read
     this.raw = null; // a value that failed to parse, kept as the value until the first edit
     this.history = new History();
     this.brush = new BrushLayer();
@@ -67,7 +75,7 @@ export class TrajectoryEditor {
   setValue(value) {
     let upgraded = false;
     try {
-      this.load(TrajectoryModel.parse(value, this.model.width, this.model.height));
+      this.load(TrajectoryModel.parse(value, this.model.width, this.model.height, this.foreign));
       [this.raw, this.message] = [null, ""];
       upgraded = Boolean(value) && !TrajectoryModel.isCurrent(value);
     } catch (error) {
@@ -91,6 +99,19 @@ export class TrajectoryEditor {
   /** Move the drawing onto a width x height image (the node's size widgets when no image is shown). */
   setSize(width, height) {
     if (this.resizeModel(width, height)) this.history.reset(this.model.serialize());
+    this.commit();
+  }
+
+  /** How coordinates without a canvas read from now on: `source` [w, h] or null (the image), `anchors`. */
+  setForeignFormat({ source = null, anchors = false } = {}) {
+    this.foreign = { source, anchors };
+  }
+
+  /** Whether the node's value comes from a link: then this drawing is not used, and says so. */
+  setLinked(linked) {
+    this.linked = Boolean(linked);
+    this.root.classList.toggle("mi2v-linked", this.linked);
+    if (this.linked) [this.drag, this.hover, this.insert] = [null, null, null];
     this.commit();
   }
 
@@ -294,7 +315,7 @@ export class TrajectoryEditor {
     event.stopPropagation(); // the graph must not drag the node or pan under the editor
     event.preventDefault();
     this.root.focus({ preventScroll: true });
-    if (this.drag) return;
+    if (this.drag || this.linked) return;
     const at = this.fromEvent(event);
     if (event.button === 2) {
       const hit = this.hitPoint(at);
@@ -338,13 +359,13 @@ export class TrajectoryEditor {
       if (Math.hypot(at[0] - last[0], at[1] - last[1]) >= spacing) this.extendStroke(at);
     } else if (this.drag) {
       this.model.movePoint(this.drag.track, this.drag.point, at);
-    } else {
+    } else if (!this.linked) {
       this.hover = this.mode === "track" || this.mode === "anchor" ? this.hitPoint(at) : null;
       this.insert = this.mode === "track" && !this.hover ? this.hitCurve(at)?.at ?? null : null;
     }
     // The pointer tells what a press would do: grab a point, insert one, paint (the drawn ring), or add one.
     const painting = this.mode === "brush" || this.mode === "erase";
-    this.canvas.style.cursor = painting ? "none" : this.drag ? "grabbing" : this.hover ? "grab" : this.insert ? "copy" : "crosshair";
+    this.canvas.style.cursor = this.linked ? "not-allowed" : painting ? "none" : this.drag ? "grabbing" : this.hover ? "grab" : this.insert ? "copy" : "crosshair";
     this.syncReadout();
     this.requestRender();
   }
@@ -377,7 +398,7 @@ export class TrajectoryEditor {
   onKeyDown(event) {
     if (event.target.closest("input, select, textarea")) return; // typing in a field
     const command = this.keymap.get(keyCombo(event));
-    if (!command) return;
+    if (!command || (this.linked && !VIEW_COMMANDS.has(command.id))) return;
     event.preventDefault();
     event.stopPropagation(); // Delete and Ctrl+Z mean the editor here, not the graph
     command.run(this);
@@ -398,7 +419,7 @@ export class TrajectoryEditor {
       const command = COMMANDS.find((c) => c.id === id);
       const keys = command.keys.map(keyLabel).join(" / ");
       const node = element("button", { type: "button", "data-command": id, title: `${command.help} (${keys})`, text: command.label });
-      this.listen(node, "click", () => command.run(this));
+      this.listen(node, "click", () => this.linked || command.run(this));
       this.buttons[id] = node;
       return node;
     };
@@ -472,16 +493,17 @@ export class TrajectoryEditor {
 
   syncControls() {
     for (const mode of MODES) this.buttons[mode].classList.toggle("mi2v-active", mode === this.mode);
-    this.buttons.undo.disabled = !this.history.canUndo;
-    this.buttons.redo.disabled = !this.history.canRedo;
+    for (const button of Object.values(this.buttons)) button.disabled = this.linked;
+    this.buttons.undo.disabled ||= !this.history.canUndo;
+    this.buttons.redo.disabled ||= !this.history.canRedo;
     const { track } = this.selection;
     const selected = this.model.tracks[track];
     const count = this.model.tracks.filter((t) => t.points.length > 0).length;
-    this.buttons.deleteTrack.disabled = !selected;
+    this.buttons.deleteTrack.disabled ||= !selected;
     this.swatch.style.background = selected ? trackColor(track) : "transparent";
     this.trackLabel.textContent = !selected ? "no track selected" : selected.points.length === 0 ? `track ${track + 1} (new: click to place)` : `track ${track + 1} of ${count}${selected.points.length === 1 ? " (anchor)" : ""}`;
     for (const [name, control] of Object.entries(this.options)) {
-      control.disabled = !selected || selected.points.length < 2;
+      control.disabled = this.linked || !selected || selected.points.length < 2;
       if (document.activeElement !== control) control.value = selected?.[name] ?? "";
     }
     this.options.start.max = String(Math.max(0, this.frames - 2));
@@ -490,7 +512,8 @@ export class TrajectoryEditor {
     this.frameInput.max = String(this.frames - 1);
     this.frameInput.value = String(this.frame);
     this.frameLabel.textContent = `frame ${this.frame} / ${this.frames - 1}`;
-    this.messageLine.textContent = [this.message, ...this.timingWarnings()].filter(Boolean).join("\n");
+    this.radiusInput.disabled = this.linked;
+    this.messageLine.textContent = [this.linked ? LINKED_NOTE : "", this.message, ...this.timingWarnings()].filter(Boolean).join("\n");
     this.syncReadout();
   }
 
@@ -527,7 +550,7 @@ export class TrajectoryEditor {
 
   render() {
     this.layout();
-    const cursorAt = this.pointer && (this.mode === "brush" || this.mode === "erase") ? this.pointer : null;
+    const cursorAt = this.pointer && !this.linked && (this.mode === "brush" || this.mode === "erase") ? this.pointer : null;
     drawScene(this.context, this.view, {
       model: this.model,
       background: this.background,

@@ -1,13 +1,18 @@
 // The trajectory document behind the editor: tracks of control points, per-track timing, the motion brush,
 // the versioned JSON string it is saved as, and the undo history. Pure module: no DOM, no ComfyUI.
 //
-// Widget value (version 1, the schema motion_i2v/trajectory_json.py parses):
+// Widget value (version 1, the schema motion_i2v/tracks/parsing.py parses):
 //   {"version": 1, "width": W, "height": H,
 //    "tracks": [{"points": [[x, y], ...], "start": 0, "end": null, "easing": "linear", "interpolation": "pchip"}],
 //    "brush": {"strokes": [{"points": [[x, y], ...], "radius": 24, "erase": false}]}}
 // Coordinates are image pixels (origin top-left, x right, y down) inside [0, W-1] x [0, H-1].
+//
+// The edge rule, the same as motion_i2v/tracks/canvas.py and for every source: a point at most edgeMargin(side)
+// beyond an edge is moved onto it (a spline drawn to the edge ends there); a point further out is refused. A brush
+// radius is at most the canvas diagonal (a larger one paints nothing more).
 
 import { EASINGS, INTERPOLATIONS } from "./trajectory_sampling.js";
+import { SHARED } from "./tracks_shared.js";
 
 export const SCHEMA_VERSION = 1;
 export const DEFAULT_WIDTH = 512;
@@ -17,9 +22,23 @@ export const DEFAULT_BRUSH_RADIUS = 24;
 const TRACK_DEFAULTS = { start: 0, end: null, easing: "linear", interpolation: "pchip" };
 // Two decimals of a pixel: finer than any drawing, short enough to read the JSON.
 const round = (v) => Math.round(v * 100) / 100;
+// A coordinate as Python prints round(v, 2): 600.0, 10.25.
+const shown = (v) => (Number.isInteger(round(v)) ? round(v).toFixed(1) : String(round(v)));
 
 function fail(message) {
   throw new Error(`trajectories: ${message}`);
+}
+
+/** How far beyond an edge of a `side`-pixel axis a point is still moved onto it, in pixels. */
+export const edgeMargin = (side) => Math.max(SHARED.edge_margin.fraction * side, SHARED.edge_margin.pixels);
+
+/** [x, y] under the edge rule on a width x height canvas: moved onto it, or an Error naming it (`where`). */
+export function placePoint([x, y], width, height, where) {
+  const [mx, my] = [edgeMargin(width), edgeMargin(height)];
+  if (x < -mx || x > width - 1 + mx || y < -my || y > height - 1 + my) {
+    fail(`${where} is at (${shown(x)}, ${shown(y)}), outside the ${width}x${height} canvas`);
+  }
+  return [Math.min(Math.max(x, 0), width - 1), Math.min(Math.max(y, 0), height - 1)];
 }
 
 // A point as [x, y] from [x, y] or KJNodes' {x, y}.
@@ -50,7 +69,7 @@ function readTrack(raw, index) {
   const points = Array.isArray(raw) ? raw : raw?.points;
   if (!Array.isArray(points) || points.length === 0) fail(`${where} needs at least one point, got ${JSON.stringify(raw)}`);
   const track = {
-    points: points.map((p, k) => readPoint(p, `${where} point ${k}`)),
+    points: points.map((p, k) => readPoint(p, `point ${k} of ${where}`)),
     start: readFrame(options.start, "start", where),
     end: readFrame(options.end, "end", where),
     easing: readChoice(options.easing, "easing", EASINGS, where),
@@ -60,7 +79,7 @@ function readTrack(raw, index) {
   return track;
 }
 
-// The motion window must be non-empty, as motion_i2v.trajectories.TrackSpec demands.
+// The motion window must be non-empty, as motion_i2v.tracks.value.DrawnTrack demands.
 function checkWindow(track, where) {
   if (track.end !== null && track.end <= track.start) {
     fail(`${where} end should be null or a frame after start ${track.start}, got ${track.end}`);
@@ -71,7 +90,7 @@ function readStroke(raw, index) {
   const where = `brush stroke ${index}`;
   if (!raw || !Array.isArray(raw.points) || raw.points.length === 0) fail(`${where} needs points, got ${JSON.stringify(raw)}`);
   if (typeof raw.radius !== "number" || !(raw.radius > 0)) fail(`${where} radius should be > 0, got ${JSON.stringify(raw.radius)}`);
-  return { points: raw.points.map((p, k) => readPoint(p, `${where} point ${k}`)), radius: raw.radius, erase: raw.erase === true };
+  return { points: raw.points.map((p, k) => readPoint(p, `point ${k} of ${where}`)), radius: raw.radius, erase: raw.erase === true };
 }
 
 // KJNodes coordinate strings: one track [{x,y}, ...], several [[{x,y}, ...], ...], or a list of such strings.
@@ -116,18 +135,21 @@ export class TrajectoryModel {
 
   /**
    * Read a widget value: our versioned JSON (string or object), the pre-version object (no "version", tracks as
-   * bare point lists) or a KJNodes coordinate string. Foreign lists carry no size, so `width`/`height` give it.
+   * bare point lists) or KJNodes coordinates. Those carry no canvas: they are pixels of `source` ([w, h]; default
+   * width x height) stretched to width x height, and with `anchors` every point is a still anchor (PointsEditor)
+   * instead of a list being one track (the node's source_size and point_lists). Points follow the edge rule.
    * Throws an Error naming what is wrong; it never guesses.
    */
-  static parse(value, width = DEFAULT_WIDTH, height = DEFAULT_HEIGHT) {
+  static parse(value, width = DEFAULT_WIDTH, height = DEFAULT_HEIGHT, { source = null, anchors = false } = {}) {
     if (value === undefined || value === null || (typeof value === "string" && value.trim() === "")) {
       return new TrajectoryModel(width, height);
     }
     const data = typeof value === "string" ? parseText(value) : value;
     if (Array.isArray(data)) {
-      const model = new TrajectoryModel(width, height);
-      model.tracks = foreignTracks(data).map(readTrack);
-      return model.clampAll();
+      const model = new TrajectoryModel(...(source ?? [width, height]));
+      const lists = foreignTracks(data);
+      model.tracks = (anchors ? lists.flatMap((points) => points.map((p) => [p])) : lists).map(readTrack);
+      return model.placeAll().rescale(width, height);
     }
     if (!data || typeof data !== "object") fail(`expected a JSON object, got ${JSON.stringify(data)}`);
     const version = data.version ?? 0;
@@ -138,7 +160,7 @@ export class TrajectoryModel {
     const model = new TrajectoryModel(readSize(data.width ?? width, "width"), readSize(data.height ?? height, "height"));
     model.tracks = (data.tracks ?? []).map(readTrack);
     model.strokes = (data.brush?.strokes ?? []).map(readStroke);
-    return model.clampAll();
+    return model.placeAll();
   }
 
   /**
@@ -179,23 +201,35 @@ export class TrajectoryModel {
     return [Math.min(Math.max(x, 0), this.width - 1), Math.min(Math.max(y, 0), this.height - 1)];
   }
 
-  clampAll() {
-    for (const track of this.tracks) track.points = track.points.map((p) => this.clamp(p));
-    for (const stroke of this.strokes) stroke.points = stroke.points.map((p) => this.clamp(p));
+  /** The largest brush radius that means anything here: the canvas diagonal. */
+  get diagonal() {
+    return Math.hypot(this.width, this.height);
+  }
+
+  /** Every point under the edge rule, every radius at most the diagonal; throws naming the first that is not. */
+  placeAll() {
+    const place = (points, where) => points.map((p, k) => placePoint(p, this.width, this.height, `point ${k} of ${where}`));
+    this.tracks.forEach((track, k) => (track.points = place(track.points, `track ${k}`)));
+    this.strokes.forEach((stroke, k) => {
+      if (stroke.radius > this.diagonal) {
+        fail(`brush stroke ${k}: radius ${stroke.radius} is more than the ${this.width}x${this.height} canvas's diagonal (${this.diagonal.toFixed(1)} pixels)`);
+      }
+      stroke.points = place(stroke.points, `brush stroke ${k}`);
+    });
     return this;
   }
 
-  /** Move everything to a width x height image: points scale per axis, brush radii by sqrt(sx * sy). */
+  /** Move everything to a width x height image: points scale per axis, brush radii by sqrt(sx * sy) (at most the diagonal). */
   rescale(width, height) {
     const [sx, sy] = [readSize(width, "width") / this.width, readSize(height, "height") / this.height];
-    const scale = ([x, y]) => [x * sx, y * sy];
+    const scale = ([x, y]) => this.clamp([x * sx, y * sy]);
     [this.width, this.height] = [width, height];
     for (const track of this.tracks) track.points = track.points.map(scale);
     for (const stroke of this.strokes) {
       stroke.points = stroke.points.map(scale);
-      stroke.radius *= Math.sqrt(sx * sy);
+      stroke.radius = Math.min(stroke.radius * Math.sqrt(sx * sy), this.diagonal);
     }
-    return this.clampAll();
+    return this;
   }
 
   /** Append a track (default options) and return its index. */
@@ -240,10 +274,10 @@ export class TrajectoryModel {
     else fail(`unknown track option ${JSON.stringify(name)}`);
   }
 
-  /** Start a brush stroke at xy; returns its index. */
+  /** Start a brush stroke at xy (the radius cut to the diagonal); returns its index. */
   addStroke(xy, radius, erase) {
     if (!(radius > 0)) fail(`brush radius should be > 0, got ${radius}`);
-    this.strokes.push({ points: [this.clamp(xy)], radius, erase: Boolean(erase) });
+    this.strokes.push({ points: [this.clamp(xy)], radius: Math.min(radius, this.diagonal), erase: Boolean(erase) });
     return this.strokes.length - 1;
   }
 

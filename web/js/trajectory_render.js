@@ -4,12 +4,14 @@
 
 import { paintSegment, paintStroke } from "./trajectory_model.js";
 import { pchipCurve, sampleTrack } from "./trajectory_sampling.js";
+import { SHARED } from "./tracks_shared.js";
 
-// Distinct hues, in the order tracks get them.
-export const TRACK_COLORS = ["#ff5252", "#40a4ff", "#ffd43b", "#51cf66", "#cc5de8", "#ff922b", "#22d3ee", "#f783ac", "#a9e34b", "#9775fa"];
+// Track colours and the brush tint are the Python preview's too (tracks_shared.js).
+export const TRACK_COLORS = SHARED.palette;
 export const trackColor = (index) => TRACK_COLORS[index % TRACK_COLORS.length];
 
-const BRUSH_RGBA = [170, 60, 255, 110]; // the demo's purple over movable pixels
+const hexChannel = (hex, at) => parseInt(hex.slice(at, at + 2), 16);
+export const BRUSH_RGBA = [1, 3, 5].map((at) => hexChannel(SHARED.brush_tint.color, at)).concat(Math.round(255 * SHARED.brush_tint.opacity));
 const CURVE_STEPS = 24; // polyline vertices per segment between control points
 const OUTLINE = "rgba(0, 0, 0, 0.75)";
 

@@ -1,4 +1,4 @@
-// Where a track is at every frame: the JS mirror of motion_i2v/track_sampling.py (Python is authoritative).
+// Where a track is at every frame: the JS mirror of motion_i2v/tracks/sampling.py (Python is authoritative).
 //
 // A track is {points: [[x, y], ...], start, end, easing, interpolation} in image pixels. For frame i of F:
 //   s = clamp((i - start) / (end - start), 0, 1)    time along the motion (end defaults to F - 1)
@@ -12,7 +12,7 @@
 export const EASINGS = ["linear", "ease_in", "ease_out", "ease_in_out"];
 export const INTERPOLATIONS = ["pchip", "arc_length"];
 
-// Chords per curve segment in the arc-length table: motion_i2v.track_sampling.ARC_LENGTH_STEPS, so both tables agree.
+// Chords per curve segment in the arc-length table: motion_i2v.tracks.sampling.ARC_LENGTH_STEPS, so both tables agree.
 export const ARC_SAMPLES_PER_SEGMENT = 1024;
 
 /** Easing curve `name` applied to s in [0, 1]; every curve maps 0 to 0 and 1 to 1. */

@@ -23,6 +23,8 @@ const STYLE = `
 .mi2v-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; border: 1px solid #000; }
 .mi2v-message { color: #ff8a80; white-space: pre-wrap; }
 .mi2v-message:empty { display: none; }
+/* linked: the drawing is not used, so it is shown faded behind the note */
+.mi2v-linked .mi2v-stage canvas { opacity: 0.35; }
 `;
 let styleUsers = 0;
 

@@ -2,7 +2,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { History, TrajectoryModel, paintSegment, rasterizeBrush } from "../js/trajectory_model.js";
+import { readFileSync } from "node:fs";
+
+import { History, TrajectoryModel, edgeMargin, paintSegment, placePoint, rasterizeBrush } from "../js/trajectory_model.js";
+
+// KJNodes outputs written from their format, shared with the Python tests (see tests/test_tracks_parsing.py).
+const KJ = JSON.parse(readFileSync(new URL("../../tests/data/kj_outputs.json", import.meta.url), "utf8"));
 
 test("a document round-trips through the versioned JSON string", () => {
   const model = new TrajectoryModel(64, 48);
@@ -62,7 +67,7 @@ test("bad values raise errors that say what is wrong", () => {
   assert.throws(() => TrajectoryModel.parse("{nope"), /trajectories: the value is not JSON/);
   assert.throws(() => TrajectoryModel.parse('{"version": 7, "width": 8, "height": 8, "tracks": []}'), /unknown version 7/);
   assert.throws(() => TrajectoryModel.parse('{"version": 1, "width": 8, "height": 8, "tracks": [{"points": []}]}'), /track 0 needs at least one point/);
-  assert.throws(() => TrajectoryModel.parse('{"version": 1, "width": 8, "height": 8, "tracks": [{"points": [[1, "a"]]}]}'), /track 0 point 0 should be \[x, y\]/);
+  assert.throws(() => TrajectoryModel.parse('{"version": 1, "width": 8, "height": 8, "tracks": [{"points": [[1, "a"]]}]}'), /point 0 of track 0 should be \[x, y\]/);
   assert.throws(
     () => TrajectoryModel.parse('{"version": 1, "width": 8, "height": 8, "tracks": [{"points": [[1, 1]], "easing": "bounce"}]}'),
     /track 0 easing should be one of linear, ease_in, ease_out, ease_in_out, got "bounce"/,
@@ -70,14 +75,53 @@ test("bad values raise errors that say what is wrong", () => {
   assert.throws(() => TrajectoryModel.parse('{"version": 1, "width": 0, "height": 8, "tracks": []}'), /width should be an integer >= 1/);
 });
 
-test("points are clamped into the image", () => {
+test("points drawn are clamped into the image", () => {
   const model = new TrajectoryModel(100, 50);
   const track = model.addTrack([[-5, 20]]);
   model.insertPoint(track, 1, [140, 70]);
   model.movePoint(track, 0, [3, -1]);
   assert.deepEqual(model.tracks[0].points, [[3, 0], [99, 49]]);
-  const loaded = TrajectoryModel.parse('{"version": 1, "width": 10, "height": 10, "tracks": [{"points": [[12, -3]]}]}');
-  assert.deepEqual(loaded.tracks[0].points, [[9, 0]]);
+});
+
+test("loaded points follow the edge rule of motion_i2v/tracks/canvas.py", () => {
+  // 3 % of a side, at least 2 px: the same margins as Python's edge_margin
+  assert.deepEqual([edgeMargin(512), edgeMargin(320), edgeMargin(8)], [15.36, 9.6, 2]);
+  assert.deepEqual(placePoint([512, 320], 512, 320, "p"), [511, 319]);
+  assert.deepEqual(placePoint([-15, 100], 512, 320, "p"), [0, 100]);
+  const near = TrajectoryModel.parse('{"version": 1, "width": 10, "height": 10, "tracks": [{"points": [[10.5, -1.5]]}]}');
+  assert.deepEqual(near.tracks[0].points, [[9, 0]]);
+  // the message is Python's, word for word
+  assert.throws(() => TrajectoryModel.parse('{"version": 1, "width": 512, "height": 320, "tracks": [{"points": [[1, 1]]}, {"points": [[0, 0], [5, 5], [600, 10]]}]}'),
+    { message: "trajectories: point 2 of track 1 is at (600.0, 10.0), outside the 512x320 canvas" });
+  assert.throws(() => TrajectoryModel.parse('{"version": 1, "width": 64, "height": 40, "tracks": [], "brush": {"strokes": [{"points": [[200, 1]], "radius": 4}]}}'),
+    /point 0 of brush stroke 0 is at \(200.0, 1.0\), outside the 64x40 canvas/);
+});
+
+test("KJNodes outputs read as the Python node reads them (issue 14.1, 14.2, 14.3, 14.5)", () => {
+  const spline = TrajectoryModel.parse(KJ.spline_default_512x320, 512, 320);
+  assert.deepEqual([spline.tracks[0].points[0], spline.tracks[0].points.at(-1)], [[0, 319], [511, 0]]);
+  assert.throws(() => TrajectoryModel.parse(KJ.spline_default_512x512, 512, 320),
+    { message: "trajectories: point 0 of track 0 is at (0.0, 512.0), outside the 512x320 canvas" });
+  const stretched = TrajectoryModel.parse(KJ.spline_default_512x512, 512, 320, { source: [512, 512] });
+  const raw = JSON.parse(KJ.spline_default_512x512);
+  assert.deepEqual([stretched.width, stretched.height], [512, 320]);
+  assert.deepEqual(stretched.tracks[0].points[1], [raw[1].x, (raw[1].y * 320) / 512]);
+  const joined = TrajectoryModel.parse(KJ.append_strings_to_list, 512, 320);
+  assert.deepEqual(joined.toJSON(), TrajectoryModel.parse(KJ.two_splines_512x320, 512, 320).toJSON());
+  const anchors = TrajectoryModel.parse(KJ.points_editor_two_points, 512, 320, { anchors: true });
+  assert.deepEqual(anchors.tracks.map((t) => t.points), [[[100, 200]], [[400, 80]]]);
+  assert.deepEqual(TrajectoryModel.parse(KJ.points_editor_two_points, 512, 320).tracks.length, 1);
+});
+
+test("a brush radius is at most the canvas diagonal", () => {
+  assert.throws(() => TrajectoryModel.parse('{"version": 1, "width": 64, "height": 40, "tracks": [], "brush": {"strokes": [{"points": [[10, 10]], "radius": 80000}]}}'),
+    { message: "trajectories: brush stroke 0: radius 80000 is more than the 64x40 canvas's diagonal (75.5 pixels)" });
+  const model = new TrajectoryModel(64, 40);
+  model.addStroke([10, 10], 512, false);
+  assert.equal(model.strokes[0].radius, Math.hypot(64, 40));
+  const thin = TrajectoryModel.parse('{"version": 1, "width": 100, "height": 2, "tracks": [], "brush": {"strokes": [{"points": [[10, 1]], "radius": 100}]}}');
+  thin.rescale(100, 20);
+  assert.equal(thin.strokes[0].radius, Math.hypot(100, 20));
 });
 
 test("rescaling moves points per axis and brush radii by the geometric mean", () => {
