@@ -4,10 +4,14 @@ The contract for a test in tests/host/:
 
 - It runs in the Python of one real ComfyUI release, named by ``MOTION_I2V_HOST`` (the ComfyUI folder). This
   conftest puts that folder first on ``sys.path`` (so ``nodes``, ``utils``, ``app`` are ComfyUI's, not this
-  pack's), sets ComfyUI's command-line options as ``main.py`` would get them (``--base-directory`` a temporary
-  folder, so nothing is written into the ComfyUI folder, which is read-only in CI; ``--cpu`` unless CUDA works)
-  and imports ``comfy.model_management`` and ``folder_paths``. Test modules may then import ``comfy.*`` at the
-  top.
+  pack's), sets ComfyUI's command-line options as ``main.py --cpu --base-directory TMP`` would (a temporary
+  folder, so that nothing is written into the ComfyUI folder, read-only in CI) and imports ComfyUI's ``utils``,
+  ``comfy.model_management`` and ``folder_paths``. Test modules may then import ``comfy.*``, ``folder_paths``
+  and ComfyUI's ``nodes`` at the top.
+- tests/host is a package (``host``), so that this conftest does not shadow tests/conftest.py, which test
+  modules import as ``conftest``: a helper module here is imported as ``from host import helper`` (or
+  ``from . import helper``); tests/ is on ``sys.path``, so ``conftest``, ``comfyui_hosts``, ``tiny_sd`` and the
+  other test helpers import as usual.
 - Which release: the ``comfyui_dir`` fixture (the folder, a Path) and ``comfyui_version`` (e.g. ``(0, 8, 0)``
   or ``(0, 33, 0)``; the oldest we support and the newest we have). A test that needs a newer release skips on
   an older one with ``pytest.skip`` naming the release.
@@ -26,7 +30,9 @@ The contract for a test in tests/host/:
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -41,11 +47,13 @@ HOST = os.environ.get("MOTION_I2V_HOST")
 def _start_comfyui(folder: Path) -> None:
     """Import ComfyUI's modules as ``main.py --cpu --base-directory TMP`` would leave them."""
     sys.path.insert(0, str(folder))
-    import torch
     from comfy.cli_args import args  # parses no command line: comfy.options leaves argument parsing off
 
     args.base_directory = tempfile.mkdtemp(prefix="comfyui-host-")
-    args.cpu = not torch.cuda.is_available()
+    atexit.register(shutil.rmtree, args.base_directory, True)
+    args.cpu = True
+    import utils.extra_config  # noqa: F401  (ComfyUI's utils package, first, as main.py imports it: nodes.py
+    # later puts comfy/ first on sys.path, where a plain `import utils` would find comfy/utils.py)
     import comfy.model_management  # noqa: F401  (picks the device from args)
     import folder_paths  # noqa: F401  (its folders from args.base_directory)
 
