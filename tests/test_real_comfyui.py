@@ -25,9 +25,10 @@ outputs and choices (tests/core_nodes.py describes 0.8.0), frontends save a widg
 
 Progress, Cancel and latent previews are watched on the server's websocket (``/ws``, read by a minimal
 standard-library client): Predict Motion Field and the Motion-Guided Sampler must report one ``progress`` per
-denoising step, stop at the next step when ``/interrupt`` comes (the history then ends in
-``execution_interrupted``), and the sampler must send a preview of every frame each step when the prompt asks for
-live previews (the frontend's "Live preview method", ``extra_data.preview_method``) and none when it asks for none.
+denoising step (0.33 forwards at most one per 100 ms unless it carries a preview), stop at the next step when
+``/interrupt`` comes (the history then ends in ``execution_interrupted``), and the sampler must send a preview of
+every frame each step when the prompt asks for live previews (the frontend's "Live preview method",
+``extra_data.preview_method``) and none when it asks for none.
 
 When Debian's chromium and tests/browser's playwright-core are present (``.ci/browser`` installs them), the
 workflows are also loaded into the server's real frontend, the version the release pins
@@ -519,7 +520,11 @@ def test_progress_reports_every_denoising_step(name, server, server_specs, event
     prompt_id, during = _run_watched(server, events, workflow, prompt, node_id, preview_method="none")
     progress = [(message["data"]["value"], message["data"]["max"]) for message in during
                 if isinstance(message, dict) and _is_progress(message, prompt_id, node_id)]
-    assert progress == [(step, PROGRESS_STEPS) for step in range(1, PROGRESS_STEPS + 1)]
+    steps = [(step, PROGRESS_STEPS) for step in range(1, PROGRESS_STEPS + 1)]
+    # 0.8.0 forwards every step; 0.33 the first and the last, and between them at most one update per 100 ms
+    # unless it carries a preview (the preview test sees every step there)
+    assert progress == steps or (progress[0] == steps[0] and progress[-1] == steps[-1]
+                                 and set(progress) <= set(steps) and progress == sorted(set(progress))), progress
     assert not [message for message in during if isinstance(message, bytes)], "previews while previews are off"
 
 
@@ -564,8 +569,12 @@ def test_cancel_stops_sampling_between_steps(name, server, server_specs, events)
     assert interrupted["node_id"] == node_id
     steps = [(arrival, message["data"]["value"]) for arrival, message in events.messages
              if isinstance(message, dict) and _is_progress(message, prompt_id, node_id)]
-    # the step under way when Cancel came may finish (and one report may be on its way); no other one
-    assert steps[-1][1] <= steps_when_posted + 2, f"{steps[-1][1]} steps done, {steps_when_posted} when cancelled"
+    # the step under way when Cancel came may finish (and one report may be on its way); no other one. Where the
+    # release skips reports (at most one per 100 ms from 0.33), the step under way is known only that closely.
+    values = [value for _, value in steps]
+    known_within = max((after - before for before, after in zip(values, values[1:])), default=1)
+    assert steps[-1][1] <= steps_when_posted + 1 + known_within, (
+        f"{steps[-1][1]} steps done, {steps_when_posted} when cancelled (reported every {known_within} steps or less)")
     step_seconds = (steps[-1][0] - steps[0][0]) / max(1, steps[-1][1] - steps[0][1])
     remaining_seconds = (CANCEL_STEPS - steps_when_posted) * step_seconds
     assert stopped - posted < 0.1 * remaining_seconds, (
