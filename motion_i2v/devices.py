@@ -1,4 +1,4 @@
-"""Devices and precisions by name: the engine's one "auto" device choice and the dtype names.
+"""Devices and precisions by name: the engine's one "auto" device choice, its one "auto" precision, the dtype names.
 
 ComfyUI nodes take ComfyUI's device choice instead (``nodes/comfy.py``), which falls back to this one.
 """
@@ -28,3 +28,12 @@ def resolve_device(device) -> torch.device:
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """What "auto" precision means on ``device``, for both stages' loaders and the CLI: bf16 on CUDA GPUs that have
+    it (half the memory with fp32's range, so no activation overflows), else fp16; fp32 on the CPU, where half
+    precision is slow."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float16 if device.type == "mps" else torch.float32

@@ -2,8 +2,9 @@
 
 A motion field holds, for every pixel of the reference frame (frame 0), its displacement to each
 frame: ``flow: [F, 2, H, W] float32``, in pixels, channel 0 = dx (to the right), channel 1 = dy
-(down). Frame 0 is zero. These are displacements from the reference, not frame-to-frame flows
-(OFFICIAL.md 1.1).
+(down). Frame 0 is zero. These are displacements from the reference, not frame-to-frame flows: the
+model was trained on tracks from the first frame to every other frame
+(https://github.com/G-U-N/Motion-I2V/blob/bc787e167610a2c6f4d569eca71fb6a26e5b8c56/train_ctrl_flow_gen_dot.py#L625-L643).
 
 The official model sees fields in a normalised "pseudo-image" encoding,
 ``u = (dx / W + 1) / 2``, ``v = (dy / H + 1) / 2``, so zero motion is 0.5 and the largest
@@ -12,12 +13,13 @@ representable displacement is the image size.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .checks import check_number
+from .checks import check_finite, check_number
 
 # The largest fields the nodes and the CLI make or read: a few times Motion-I2V's 16 frames and 512x320, and more than
 # a video model can use. Larger ones are refused before any allocation (a memory check also weighs the product).
@@ -33,7 +35,11 @@ def check_field_size(frames: int, height: int, width: int, name: str = "motion f
 
 
 def check_field(flow: torch.Tensor, name: str = "motion field") -> None:
-    """Raise a ValueError unless ``flow`` is a finite ``[F, 2, H, W]`` float tensor with F >= 1."""
+    """Raise a ValueError unless ``flow`` is a ``[F, 2, H, W]`` float tensor with F, H, W >= 1.
+
+    Only the layout, which costs nothing: a field's values are checked once, when a ``MotionField`` is made (every
+    field between nodes is one), not again by each operation that takes its tensor.
+    """
     if not isinstance(flow, torch.Tensor):
         raise ValueError(f"{name}: expected a tensor [F, 2, H, W], got {type(flow).__name__}")
     if flow.ndim != 4 or flow.shape[1] != 2:
@@ -42,13 +48,11 @@ def check_field(flow: torch.Tensor, name: str = "motion field") -> None:
         raise ValueError(f"{name}: expected a float tensor, got {flow.dtype}")
     if flow.shape[0] < 1 or flow.shape[2] < 1 or flow.shape[3] < 1:
         raise ValueError(f"{name}: empty field of shape {list(flow.shape)}")
-    if not torch.isfinite(flow).all():
-        raise ValueError(f"{name}: contains NaN or infinite displacements")
 
 
 @dataclass(frozen=True)
 class MotionField:
-    """A motion field travelling between nodes.
+    """A motion field travelling between nodes, checked when made (layout, finite displacements).
 
     ``flow``: [F, 2, H, W] float32 pixels, channel 0 = dx, frame 0 = reference.
     ``reliability``: optional [F, H, W] float in 0..1 (1 = trusted), e.g. from video extraction.
@@ -59,6 +63,7 @@ class MotionField:
 
     def __post_init__(self) -> None:
         check_field(self.flow)
+        check_finite(self.flow, "motion field")
         if self.reliability is not None:
             frames, _, height, width = self.flow.shape
             if tuple(self.reliability.shape) != (frames, height, width):
@@ -66,6 +71,17 @@ class MotionField:
                     f"motion field reliability: expected shape {[frames, height, width]}, "
                     f"got {list(self.reliability.shape)}"
                 )
+
+    def to(self, device) -> MotionField:
+        """This field on ``device``: itself when it is there already, else a moved copy (moving keeps a field
+        valid, so it is not checked again)."""
+        if self.flow.device == torch.device(device):
+            return self
+        moved = copy.copy(self)
+        object.__setattr__(moved, "flow", self.flow.to(device))
+        if self.reliability is not None:
+            object.__setattr__(moved, "reliability", self.reliability.to(device))
+        return moved
 
     @property
     def frames(self) -> int:

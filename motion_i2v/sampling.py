@@ -11,20 +11,25 @@ Symbols (Song et al. 2021, "Denoising Diffusion Implicit Models"):
 
 The official Motion-I2V scheduler (both stages) is diffusers-0.11 ``DDIMScheduler`` with linear
 betas 0.00085..0.012 over 1000 steps, ``steps_offset=1``, ``set_alpha_to_one=True``, no clipping
-(OFFICIAL.md 1.3); ``ddim_schedule`` reproduces its numbers in float32.
+(https://github.com/G-U-N/Motion-I2V/blob/bc787e167610a2c6f4d569eca71fb6a26e5b8c56/configs/configs_flowgen/inference/inference.yaml#L24-L29);
+``ddim_schedule`` reproduces its numbers in float32.
 """
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 
+from .checks import check_choice, check_number
+
 TRAIN_TIMESTEPS = 1000
 BETA_START, BETA_END = 0.00085, 0.012
 STEPS_OFFSET = 1
+MAX_GUIDANCE = 30.0  # classifier-free guidance scales accepted by both stages (the official demo uses 7)
+MAX_SEED = 2**64 - 1  # what torch.Generator.manual_seed takes
 # "ddim" is our loop; the others wrap diffusers schedulers built with the same betas.
 SAMPLERS = ("ddim", "euler", "euler_ancestral", "dpmpp_2m", "unipc")
 _DIFFUSERS_CLASSES = {
@@ -63,9 +68,41 @@ MAX_STEPS = max_steps()
 
 
 def check_steps(steps: int, train_timesteps: int = TRAIN_TIMESTEPS) -> None:
-    maximum = max_steps(train_timesteps)
-    if not 1 <= steps <= maximum:
-        raise ValueError(f"steps: expected 1..{maximum}, got {steps}")
+    check_number(steps, "steps", low=1, high=max_steps(train_timesteps), integer=True)
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """How a stage samples, checked when made; the defaults are the official demo's (DDIM, 25 steps, CFG 7, eta 0).
+
+    ``cfg``: the classifier-free guidance scale. As in the official pipelines, guidance runs only above 1; at 1 or
+    less the positive prompt is used alone (no negative pass). ``eta``: DDIM's noise (the other samplers ignore it).
+    """
+
+    steps: int = 25
+    cfg: float = 7.0
+    sampler: str = "ddim"
+    eta: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_steps(self.steps)
+        check_number(self.cfg, "cfg", low=0, high=MAX_GUIDANCE)
+        check_choice(self.sampler, SAMPLERS, "sampler")
+        check_number(self.eta, "eta", low=0, high=1)
+
+    @property
+    def guided(self) -> bool:
+        return self.cfg > 1
+
+
+def check_seed(seed: int) -> None:
+    check_number(seed, "seed", low=0, high=MAX_SEED, integer=True)
+
+
+def seeded(seed: int) -> torch.Generator:
+    """A CPU generator seeded with ``seed``, an integer in 0..MAX_SEED (checked)."""
+    check_seed(seed)
+    return torch.Generator().manual_seed(seed)
 
 
 def linear_alphas_cumprod(train_timesteps: int = TRAIN_TIMESTEPS, beta_start: float = BETA_START,
@@ -73,6 +110,11 @@ def linear_alphas_cumprod(train_timesteps: int = TRAIN_TIMESTEPS, beta_start: fl
     """alpha_bar for linear betas: [train_timesteps] float32."""
     betas = torch.linspace(beta_start, beta_end, train_timesteps, dtype=torch.float32)
     return torch.cumprod(1.0 - betas, dim=0)
+
+
+def alpha_bar(alphas_cumprod: torch.Tensor, t) -> torch.Tensor:
+    """alpha_bar at timestep ``t`` (a number or a 0-d tensor; the samplers here call the model at integer ones)."""
+    return alphas_cumprod[int(round(float(t)))]
 
 
 def ddim_schedule(steps: int, *, train_timesteps: int = TRAIN_TIMESTEPS, steps_offset: int = STEPS_OFFSET,
@@ -112,6 +154,38 @@ def sample_ddim(denoise: Denoise, x: torch.Tensor, schedule: DdimSchedule, *, et
         if callback is not None:
             callback(i + 1, total)
     return x
+
+
+@dataclass(frozen=True)
+class StillRegionDenoiser:
+    """``denoise(x, t) -> eps`` that holds a region at a clean ``reference``, under any sampler here.
+
+    ComfyUI's KSamplerX0Inpaint (``comfy/samplers.py``) does this for its x0-predicting models; this is the same
+    for epsilon ones. Every sampler here calls the model with x_t = sqrt(a) x_0 + sqrt(1 - a) eps, a = alpha_bar(t)
+    (Euler's scaled model input included), and takes its clean prediction as x_0 = (x_t - sqrt(1 - a) eps) / sqrt(a).
+    So, at every call:
+
+    1. the model sees the still region of x_t replaced by the reference noised to t with the initial noise,
+       sqrt(a) reference + sqrt(1 - a) noise (the official motion brush's renoised latent);
+    2. the still region's eps becomes (x_t - sqrt(a) reference) / sqrt(1 - a), so the sampler's own x_0 there is
+       exactly the reference, and the last step ends on it.
+
+    ``still``: [...] 0..1 broadcastable to x, 1 = held; ``reference``: the clean sample, broadcastable to x;
+    ``noise``: the unit-variance initial noise, x's shape.
+    """
+
+    denoise: Denoise
+    reference: torch.Tensor
+    still: torch.Tensor
+    noise: torch.Tensor
+    alphas_cumprod: torch.Tensor = field(default_factory=linear_alphas_cumprod)
+
+    def __call__(self, x: torch.Tensor, t) -> torch.Tensor:
+        alpha = alpha_bar(self.alphas_cumprod, t).to(x.device)
+        renoised = alpha**0.5 * self.reference + (1 - alpha) ** 0.5 * self.noise
+        eps = self.denoise(torch.lerp(x, renoised, self.still), t)
+        held = (x - alpha**0.5 * self.reference) / (1 - alpha) ** 0.5
+        return torch.lerp(eps, held, self.still)
 
 
 def diffusers_scheduler(name: str):

@@ -1,7 +1,9 @@
 """Zero-shot video-to-video: a source video's motion as a Motion-I2V field with a reliability.
 
-Stage 2 animates an (edited) first frame along any field f_{0->i} (OFFICIAL.md 4; the official V2V
-path tracked points with DOT). Here the field comes from dense optical flow, a flow from A to B
+Stage 2 animates an (edited) first frame along any field f_{0->i}; the official fields come from DOT tracks from
+the first frame to every other frame
+(https://github.com/G-U-N/Motion-I2V/blob/bc787e167610a2c6f4d569eca71fb6a26e5b8c56/train_ctrl_flow_gen_dot.py#L625-L643).
+Here the field comes from dense optical flow, a flow from A to B
 giving every pixel of A its displacement into B, so A = frame 0 is the field convention:
 
 1. Per frame i = 1..F-1, the consecutive flows g_i: (i-1)->i and h_i: i->(i-1), chained by

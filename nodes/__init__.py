@@ -10,12 +10,15 @@ import importlib
 import pkgutil
 
 ID_PREFIX = "MotionI2V"
+ADAPTER_PREFIX = "comfy"  # comfy*.py adapt ComfyUI and hold no nodes; comfy_native.py imports ComfyUI itself
 
 
 def node_classes() -> list[type]:
     """All node classes of the pack, in module order then declaration order."""
     classes = []
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith(ADAPTER_PREFIX):
+            continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         classes.extend(getattr(module, "NODES", ()))
     for cls in classes:

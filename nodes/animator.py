@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,47 +10,44 @@ import torch
 from einops import rearrange
 from PIL import Image
 
-from ..motion_i2v.devices import DTYPES, resolve_dtype
 from ..motion_i2v.memory import check_stage_memory, module_bytes
 from ..motion_i2v.models import UNet3DConfig
 from ..motion_i2v.models.motion_augmented import PAIRINGS
-from ..motion_i2v.pipelines.animate import (
-    VAE_FACTOR,
-    AnimationSettings,
-    animate,
-    check_inputs,
-    default_dtype,
-    latent_preview,
-)
-from ..motion_i2v.pipelines.flow_gen import LATENT_SCALE, check_size
-from ..motion_i2v.sampling import MAX_STEPS, SAMPLERS
+from ..motion_i2v.pipelines.animate import AnimationRequest, AnimationSettings, animate, latent_preview
+from ..motion_i2v.sampling import seeded
 from ..motion_i2v.weights.animator import check_animator_files, load_animator, load_animator_files
 from ..motion_i2v.weights.configs import config_for_file
 from ..motion_i2v.weights.files import read_state_dict
 from ..motion_i2v.weights.release import release_names
 from .comfy import (
     Progress,
-    intermediate_device,
     load_on_device,
     model_files,
     model_path,
+    network_dtype,
+    patched_unet_weights,
+    unapplied_patches,
     torch_device,
     unwrap,
     wrap_model,
 )
-from .convert import image_from_engine, image_to_engine, mask_to_engine
-from .flow_model import conditioning_states
+from .convert import (
+    brush_to_engine,
+    conditioning_states,
+    encode_image,
+    image_to_engine,
+    scaled_latent_to_comfy,
+)
+from .spec import ANIMATOR, FIELD, dtype_widget, sampler_widgets
 
 BASE_FROM_MODEL = "(MODEL input)"
 BASE_FOLDERS = ("checkpoints", "motion_i2v")  # ComfyUI's checkpoints, and the release layout's stage-2 UNets
-DTYPE_CHOICES = ("auto", *DTYPES)
-UNET_PREFIX = "diffusion_model."  # where a ComfyUI MODEL keeps its UNet
 PREVIEW_COLUMNS = 4
 
 
 @dataclass(frozen=True)
 class Animator:
-    """The loaded animation UNet (socket MOTION_I2V_ANIMATOR).
+    """The loaded animation UNet (socket ``spec.ANIMATOR``).
 
     ``model``: a ComfyUI ModelPatcher around the UNet (the module itself outside ComfyUI);
     ``config``: its configuration, so inputs are checked before the UNet is moved anywhere.
@@ -70,22 +68,19 @@ def preselect(choices: list[str], endings: tuple[str, ...], folder: str = "") ->
     return {"default": found} if found else {}
 
 
-def patched_unet_weights(model) -> dict[str, torch.Tensor]:
-    """The UNet weights of a ComfyUI MODEL with its patches (LoRAs, merges) applied, under LDM names.
+NATIVE_HINT = "Motion-I2V Animate (native) with KSampler keeps them"
 
-    Duck-typed on ``ModelPatcher.get_key_patches`` ({key: [(weight, convert) or weight, *patches]})
-    and ``calculate_weight``, so nothing here imports ComfyUI.
-    """
-    if not hasattr(model, "get_key_patches"):
-        raise ValueError(f"model: expected a ComfyUI MODEL (a ModelPatcher), got {type(model).__name__}")
-    weights = {}
-    for key, (original, *patches) in model.get_key_patches(UNET_PREFIX).items():
-        weight, convert = original if isinstance(original, tuple) else (original, None)
-        weight = convert(weight) if convert is not None else weight
-        if patches:
-            weight = model.calculate_weight(patches, weight.float().clone(), key).to(weight.dtype)
-        weights[key.removeprefix(UNET_PREFIX)] = weight.detach().cpu()
-    return weights
+
+def check_model_patches(model) -> None:
+    """Refuse a MODEL whose prediction the reference path would get wrong; warn about patches it drops."""
+    refused, dropped = unapplied_patches(model)
+    if refused:
+        raise ValueError(f"model: Load Animator's reference path cannot render this MODEL: {'; '.join(refused)}. "
+                         f"{NATIVE_HINT.replace('keeps them', 'samples it')}")
+    if dropped:
+        logging.getLogger(__name__).warning(
+            "Motion-I2V Load Animator: the MODEL's weight patches (LoRAs, merges) are applied, but not: %s. %s.",
+            ", ".join(dropped), NATIVE_HINT)
 
 
 class MotionI2VLoadAnimator:
@@ -93,15 +88,17 @@ class MotionI2VLoadAnimator:
     DISPLAY_NAME = "Motion-I2V Load Animator"
     CATEGORY = "Motion-I2V/Stage 2"
     FUNCTION = "load"
-    RETURN_TYPES = ("MOTION_I2V_ANIMATOR",)
+    RETURN_TYPES = (ANIMATOR,)
     RETURN_NAMES = ("animator",)
     OUTPUT_TOOLTIPS = ("The stage-2 animation UNet: the base SD1.5 UNet inflated over frames with the motion "
                        "modules, whose temporal attention follows a motion field.",)
     DESCRIPTION = (
         "Builds Motion-I2V's stage-2 animation UNet: an SD1.5 UNet plus AnimateDiff-v2 motion modules "
         "whose temporal attention warps the first frame's features along the motion field. The base comes from the "
-        "MODEL input (LoRAs applied) or a file: an SD1.5 single-file checkpoint, or from the official release "
-        "models/stage2/DreamBooth_LoRA/realistic_unet.ckpt (the demo's base) or models/stage2/StableDiffusion/unet. "
+        "MODEL input (LoRAs and merges applied; other patches are dropped with a warning and a v-prediction model is "
+        "refused: Motion-I2V Animate (native) keeps them) or a file: an SD1.5 single-file checkpoint, or from the "
+        "official release models/stage2/DreamBooth_LoRA/realistic_unet.ckpt (the demo's base) or "
+        "models/stage2/StableDiffusion/unet. "
         "The motion module is models/stage2/Motion_Module/motion_block.bin (AnimateDiff's mm_sd_v15_v2.ckpt loads "
         "too, without Motion-I2V's fine-tuning). SDXL, SD2 and other motion-module layouts are refused by name."
     )
@@ -122,20 +119,20 @@ class MotionI2VLoadAnimator:
                     "tooltip": "Motion modules from models/motion_i2v: Motion-I2V's models/stage2/Motion_Module/"
                                "motion_block.bin (AnimateDiff-v2 key layout), or a plain mm_sd_v15_v2.ckpt.",
                 }),
-                "dtype": (list(DTYPE_CHOICES), {"default": "auto", "tooltip": (
-                    "Weight precision: auto = bf16 on GPUs that have it, else fp16; fp32 on the CPU. The splat "
-                    "of the features always runs in fp32.")}),
+                "dtype": dtype_widget("the animation UNet (the splat of its features always runs in fp32)"),
             },
             "optional": {
                 "model": ("MODEL", {"tooltip": "An SD1.5 MODEL (e.g. from Load Checkpoint, after LoRA loaders); "
-                                               "its UNet, patches applied, becomes the base."}),
+                                               "its UNet, weight patches applied, becomes the base. Other patches "
+                                               "(FreeU, PAG...) need Motion-I2V Animate (native)."}),
             },
         }
 
     def load(self, base_model, motion_module, dtype, model=None):
-        dtype = default_dtype(torch_device()) if dtype == "auto" else resolve_dtype(dtype)
+        dtype = network_dtype(dtype)
         motion_path = model_path(motion_module)
         if model is not None:
+            check_model_patches(model)
             check_animator_files(motion_path)
             unet = load_animator(patched_unet_weights(model), read_state_dict(motion_path, slot="motion_modules"),
                                  config_for_file("motion_modules", motion_path), base_source="MODEL input",
@@ -170,8 +167,8 @@ class MotionI2VMotionGuidedSampler:
     DESCRIPTION = (
         "Motion-I2V stage 2: renders the frames of the image along the motion field. Before every UNet call the "
         "image's clean latent replaces frame 0 (embedded at t = 1), and every temporal attention warps frame 0's "
-        "features along the field. Unpainted regions of the brush are reset to the image after every step but "
-        "the last. Official settings: ddim, 25 steps, CFG 7, 16 frames at 512x320. The 'official' pairing "
+        "features along the field. Unpainted regions of the brush are held at the image inside the denoiser, with "
+        "every sampler (officially reset after every DDIM step but the last). Official settings: ddim, 25 steps, CFG 7, 16 frames at 512x320. The 'official' pairing "
         "reproduces how the released weights were run and trained under CFG (the two halves of the batch swap "
         "reference features frame by frame); 'per_sample' is the corrected pairing the weights never saw."
     )
@@ -180,23 +177,15 @@ class MotionI2VMotionGuidedSampler:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "animator": ("MOTION_I2V_ANIMATOR", {"tooltip": "From Motion-I2V Load Animator."}),
+                "animator": (ANIMATOR, {"tooltip": "From Motion-I2V Load Animator."}),
                 "positive": ("CONDITIONING", {"tooltip": "The prompt, encoded by the SD1.5 CLIP (CLIP Text Encode)."}),
                 "negative": ("CONDITIONING", {"tooltip": "The negative prompt, encoded by the SD1.5 CLIP."}),
                 "vae": ("VAE", {"tooltip": "The SD1.5 VAE that encodes the first frame (and later decodes the frames)."}),
                 "image": ("IMAGE", {"tooltip": "The first frame; width and height multiples of 8 (512x320 as trained). "
                                                "Only the first image of a batch is used."}),
-                "motion_field": ("MOTION_FIELD", {"tooltip": "Where every pixel of the image moves in each frame, "
-                                                             "at the image's size (Predict Motion Field, or a preview field)."}),
-                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
-                                 "tooltip": "Seed of the initial noise (drawn on the CPU: the same video on any device)."}),
-                "steps": ("INT", {"default": 25, "min": 1, "max": MAX_STEPS,
-                                  "tooltip": "Denoising steps (official 25)."}),
-                "cfg": ("FLOAT", {"default": 7.0, "min": 1.0, "max": 30.0, "step": 0.1, "round": 0.01,
-                                  "tooltip": "Classifier-free guidance scale (official 7); 1 skips the negative pass."}),
-                "sampler": (list(SAMPLERS), {"default": "ddim", "tooltip": (
-                    "ddim is the official sampler (eta 0); the others are diffusers schedulers with the same betas. "
-                    "A brush needs ddim.")}),
+                "motion_field": (FIELD, {"tooltip": "Where every pixel of the image moves in each frame, at the "
+                                                    "image's size (Predict Motion Field, or a preview field)."}),
+                **sampler_widgets("video"),
                 "pairing": (list(PAIRINGS), {"default": "official", "tooltip": (
                     "Which CFG half's frame-0 features are warped: 'official' as the released weights were trained "
                     "(halves alternate per frame); 'per_sample' the corrected pairing (not what the weights saw).")}),
@@ -209,31 +198,27 @@ class MotionI2VMotionGuidedSampler:
 
     def sample(self, animator, positive, negative, vae, image, motion_field, seed, steps, cfg, sampler, pairing,
                brush=None):
+        # Every input is checked, once, before the image is encoded or the UNet moves to the device.
+        generator = seeded(seed)
         pixels = image_to_engine(image)[:1]
         height, width = pixels.shape[2:]
-        check_size(height, width)
-        brush_mask = mask_to_engine(brush, height, width, "brush") if brush is not None else None
-        width_text = animator.config.cross_attention_dim
-        positive_states = conditioning_states(positive, "positive", width_text).float()
-        negative_states = conditioning_states(negative, "negative", width_text).float()
-        settings = AnimationSettings(steps=steps, cfg=cfg, sampler=sampler, pairing=pairing)
-        latent_shape = torch.zeros(1, 4, height // VAE_FACTOR, width // VAE_FACTOR)
-        check_inputs(animator.config, latent_shape, motion_field.flow, positive_states, negative_states, brush_mask)
+        request = AnimationRequest(
+            animator.config, height, width, motion_field, conditioning_states(positive, "positive"),
+            conditioning_states(negative, "negative"), AnimationSettings(steps, cfg, sampler, pairing=pairing),
+            None if brush is None else brush_to_engine(brush, height, width),
+        )
         module, device = unwrap(animator.model), torch_device()
-        check_stage_memory(2, frames=motion_field.frames, height=height, width=width,
-                           dtype=next(module.parameters()).dtype, guided=cfg != 1,
-                           weights=0 if device.type == "cpu" else module_bytes(module), device=device)
-        # The checked RGB pixels: a grey or RGBA image would reach the VAE with 1 or 4 channels.
-        reference = vae.encode(image_from_engine(pixels)).float().cpu() * LATENT_SCALE
+        check_stage_memory(2, frames=request.frames, height=height, width=width, dtype=next(module.parameters()).dtype,
+                           guided=request.settings.guided, device=device,
+                           weights=0 if device.type == "cpu" else module_bytes(module))
+        reference = encode_image(vae, pixels)
         preview = latent_preview(reference, pixels)
         progress = Progress(steps)
-        unet = load_on_device(animator.model)
         latents = animate(
-            unet, reference, motion_field.flow, positive_states, negative_states, brush=brush_mask, settings=settings,
-            generator=torch.Generator().manual_seed(seed),
+            load_on_device(animator.model), reference, request, generator=generator,
             callback=lambda step, total, denoised: progress(step, total, lambda: preview_grid(preview, denoised)),
         )
-        return ({"samples": (latents / LATENT_SCALE).to(intermediate_device())},)
+        return (scaled_latent_to_comfy(latents),)
 
 
 NODES = [MotionI2VLoadAnimator, MotionI2VMotionGuidedSampler]

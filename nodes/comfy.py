@@ -1,25 +1,32 @@
 """The one place that touches ComfyUI. Everything here falls back cleanly without it.
 
 Nodes call these helpers instead of importing ``folder_paths``, ``comfy.utils`` or
-``comfy.model_management`` themselves, so the pack imports and its tests run in a plain Python.
+``comfy.model_management`` themselves, so the pack imports and its tests run in a plain Python:
+folders, devices and precision, progress and Cancel, ModelPatchers (ours, and a MODEL's weight patches),
+and pictures shown on a node through the ``ui`` dict.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import tempfile
 
 import torch
+from einops import rearrange
+from PIL import Image
 
-from ..motion_i2v.devices import resolve_device
+from ..motion_i2v.devices import default_dtype, resolve_device, resolve_dtype
 
 try:  # inside ComfyUI
     import comfy.cli_args as _ca
+    import comfy.lora as _lora
     import comfy.model_management as _mm
     import comfy.utils as _cu
     import folder_paths as _fp
 except ImportError:  # plain Python: tests, CI, the CLI
-    _ca = _mm = _cu = _fp = None
+    _ca = _lora = _mm = _cu = _fp = None
 
 MODEL_FOLDER = "motion_i2v"
 MODEL_EXTENSIONS = {".safetensors", ".sft", ".bin", ".ckpt", ".pt", ".pth"}
@@ -97,11 +104,34 @@ def temp_dir() -> str:
     return os.path.join(tempfile.gettempdir(), "motion_i2v_temp")
 
 
+def temp_picture(image: torch.Tensor, prefix: str) -> dict:
+    """Save [3, H, W] 0..1 to ComfyUI's temp folder as PreviewImage does; returns its entry for a ``ui`` list
+    (``{"filename", "subfolder", "type": "temp"}``, what the frontend's /view serves).
+
+    The name is the content's hash, so re-running with the same picture rewrites the same file.
+    """
+    pixels = rearrange((image.detach().cpu().clamp(0, 1) * 255).round().byte(), "c h w -> h w c").numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
+    data = buffer.getvalue()
+    filename = f"{prefix}_{hashlib.sha1(data).hexdigest()[:16]}.png"
+    folder = temp_dir()
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, filename), "wb") as handle:
+        handle.write(data)
+    return {"filename": filename, "subfolder": "", "type": "temp"}
+
+
 def torch_device() -> torch.device:
     """Where heavy work runs: ComfyUI's device, else CUDA, MPS or CPU."""
     if _mm is not None:
         return _mm.get_torch_device()
     return resolve_device("auto")
+
+
+def network_dtype(choice: str) -> torch.dtype:
+    """A loader's dtype widget: "auto" (``devices.default_dtype`` on ComfyUI's device), or a name in ``DTYPES``."""
+    return default_dtype(torch_device()) if choice == "auto" else resolve_dtype(choice)
 
 
 def offload_device() -> torch.device:
@@ -143,6 +173,14 @@ class Progress:
             self._bar.update_absolute(step, total or self.total, image)
 
 
+def calculate_weight(patches: list, weight: torch.Tensor, key: str) -> torch.Tensor:
+    """A weight with a MODEL's patches (LoRAs, merges) applied: ``comfy.lora.calculate_weight``, the current
+    function (``ModelPatcher.calculate_weight`` is its deprecated alias and logs a warning per call)."""
+    if _lora is None:
+        raise RuntimeError(f"weight patches of {key} need ComfyUI's comfy.lora")
+    return _lora.calculate_weight(patches, weight, key)
+
+
 class _Managed(torch.nn.Module):
     """The module a ModelPatcher holds: ComfyUI writes its bookkeeping (``device``, ``current_patcher``,
     ``model_lowvram``, ...) onto it, and diffusers' models refuse ``device`` (a read-only property)."""
@@ -176,3 +214,53 @@ def load_on_device(wrapped) -> torch.nn.Module:
         return wrapped.to(torch_device())
     _mm.load_models_gpu([wrapped], force_full_load=True)
     return wrapped.model.module
+
+
+UNET_PREFIX = "diffusion_model."  # where a ComfyUI MODEL keeps its UNet
+
+
+def patched_unet_weights(model) -> dict[str, torch.Tensor]:
+    """The UNet weights of a ComfyUI MODEL with its patches (LoRAs, merges) applied, under LDM names.
+
+    Duck-typed on ``ModelPatcher.get_key_patches`` ({key: [(weight, convert) or weight, *patches]}); the
+    patches are applied with ComfyUI's ``comfy.lora.calculate_weight``.
+    """
+    if not hasattr(model, "get_key_patches"):
+        raise ValueError(f"model: expected a ComfyUI MODEL (a ModelPatcher), got {type(model).__name__}")
+    weights = {}
+    for key, (original, *patches) in model.get_key_patches(UNET_PREFIX).items():
+        weight, convert = original if isinstance(original, tuple) else (original, None)
+        weight = convert(weight) if convert is not None else weight
+        if patches:
+            weight = calculate_weight(patches, weight.float().clone(), key).to(weight.dtype)
+        weights[key.removeprefix(UNET_PREFIX)] = weight.detach().cpu()
+    return weights
+
+
+def unapplied_patches(model) -> tuple[list[str], list[str]]:
+    """What a MODEL carries besides weight patches, which the reference path cannot apply: (refused, dropped).
+
+    Refused: a different noise prediction (a v-prediction checkpoint, a ``model_sampling`` patch such as
+    ModelSamplingDiscrete), which would make the reference path's epsilon sampler render wrongly. Dropped (the
+    loader warns): sampling-time patches such as FreeU, PAG, attention patches, other packs' wrappers,
+    injections (bypass LoRAs) and hooks. Duck-typed on ModelPatcher's attributes.
+    """
+    refused, dropped = [], []
+    model_type = getattr(getattr(getattr(model, "model", None), "model_type", None), "name", "EPS")
+    if model_type != "EPS":
+        refused.append(f"the model predicts {model_type.lower()} (the reference path samples epsilon models)")
+    object_patches = dict(getattr(model, "object_patches", {}))
+    if object_patches.pop("model_sampling", None) is not None:
+        refused.append("a model_sampling patch (e.g. ModelSamplingDiscrete), which changes what the model predicts")
+    options = dict(getattr(model, "model_options", {}))
+    transformer = dict(options.pop("transformer_options", {}))
+    dropped += [f"transformer patch {name}" for kind in ("patches", "patches_replace")
+                for name in transformer.pop(kind, {})]
+    dropped += [f"transformer option {name}" for name in transformer]
+    dropped += [f"sampling option {name}" for name in options]
+    dropped += [f"object patch {name}" for name in object_patches]
+    for attribute, label in (("wrappers", "wrapper"), ("callbacks", "callback"), ("injections", "injection"),
+                             ("hook_patches", "hook patch"), ("weight_wrapper_patches", "weight wrapper"),
+                             ("additional_models", "additional model")):
+        dropped += [f"{label} {name}" for name in getattr(model, attribute, {}) or {}]
+    return refused, dropped

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import re
 
-from ..motion_i2v.flow import MotionField
 from ..motion_i2v.media import load_field, save_field
 from .comfy import input_dir, intermediate_device, output_dir
+from .spec import FIELD
 
 FIELD_EXTENSION = ".safetensors"
 # Bytes (UTF-8) per folder or file name of a prefix: file systems allow 255 per name, and the counter and extension
@@ -69,7 +69,7 @@ class MotionI2VSaveMotionField:
     CATEGORY = "Motion-I2V/Motion"
     FUNCTION = "save"
     OUTPUT_NODE = True
-    RETURN_TYPES = ("MOTION_FIELD",)
+    RETURN_TYPES = (FIELD,)
     RETURN_NAMES = ("motion_field",)
     OUTPUT_TOOLTIPS = ("The same motion field, passed through so the graph can go on.",)
     DESCRIPTION = (
@@ -82,7 +82,7 @@ class MotionI2VSaveMotionField:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "motion_field": ("MOTION_FIELD", {"tooltip": "The motion field to save."}),
+                "motion_field": (FIELD, {"tooltip": "The motion field to save."}),
                 "filename_prefix": ("STRING", {
                     "default": "motion_i2v/motion_field",
                     "tooltip": "File name start, may include sub-folders of the output folder; a counter and "
@@ -103,7 +103,7 @@ class MotionI2VLoadMotionField:
     DISPLAY_NAME = "Motion-I2V Load Motion Field"
     CATEGORY = "Motion-I2V/Motion"
     FUNCTION = "load"
-    RETURN_TYPES = ("MOTION_FIELD",)
+    RETURN_TYPES = (FIELD,)
     RETURN_NAMES = ("motion_field",)
     OUTPUT_TOOLTIPS = ("The motion field stored in the file ([F, 2, H, W] pixels, frame 0 still).",)
     DESCRIPTION = (
@@ -144,10 +144,7 @@ class MotionI2VLoadMotionField:
         problem = self.VALIDATE_INPUTS(field_file)  # again: the API and other executors may skip validation
         if problem is not True:
             raise ValueError(problem)
-        field = load_field(_input_path(field_file))
-        flow = field.flow.to(intermediate_device())
-        reliability = None if field.reliability is None else field.reliability.to(intermediate_device())
-        return (MotionField(flow, reliability),)
+        return (load_field(_input_path(field_file)).to(intermediate_device()),)
 
 
 NODES = [MotionI2VSaveMotionField, MotionI2VLoadMotionField]

@@ -11,14 +11,11 @@ from ..motion_i2v.easing import EASINGS
 from ..motion_i2v.flow import MAX_FRAMES, MAX_SIDE, MotionField
 from ..motion_i2v.preview import warp_preview
 from ..motion_i2v.visualize import draw_arrows, flow_to_color, legend
-from .comfy import check_interrupted, intermediate_device
-from .convert import image_from_engine, image_to_engine, mask_to_engine
+from .comfy import check_interrupted
+from .convert import field_to_comfy, image_from_engine, image_to_engine, mask_to_engine
+from .spec import FIELD
 
 FIELD_TOOLTIP = "Motion field [F, 2, H, W] in pixels (frame 0 still), e.g. from Motion-I2V Tracks to Motion Field."
-
-
-def _field_output(flow: torch.Tensor, reliability: torch.Tensor | None = None) -> tuple[MotionField]:
-    return (MotionField(flow.to(intermediate_device()), reliability),)
 
 
 def _image_size(image: torch.Tensor, name: str) -> tuple[int, int]:
@@ -39,7 +36,7 @@ class MotionI2VCameraMotion:
     DISPLAY_NAME = "Motion-I2V Camera Motion"
     CATEGORY = "Motion-I2V/Motion"
     FUNCTION = "build"
-    RETURN_TYPES = ("MOTION_FIELD",)
+    RETURN_TYPES = (FIELD,)
     RETURN_NAMES = ("motion_field",)
     OUTPUT_TOOLTIPS = ("The camera move as a motion field [F, 2, H, W] in pixels, composed after the input field if one is connected.",)
     DESCRIPTION = (
@@ -87,7 +84,7 @@ class MotionI2VCameraMotion:
             },
             "optional": {
                 "image": ("IMAGE", {"tooltip": "Takes the field size from this image instead of width/height."}),
-                "motion_field": ("MOTION_FIELD", {
+                "motion_field": (FIELD, {
                     "tooltip": "The scene's own motion; the camera move is composed after it (size and frame count "
                                "come from it).",
                 }),
@@ -105,7 +102,7 @@ class MotionI2VCameraMotion:
             scene, reliability = motion_field.flow.cpu(), motion_field.reliability
         center = (center_x * (width - 1), center_y * (height - 1))
         flow = camera_field(preset, frames, height, width, amount, easing=easing, center=center, scene=scene)
-        return _field_output(flow, reliability)
+        return (field_to_comfy(flow, reliability),)
 
 
 # What each edit does, for the DESCRIPTION; the keys are the operation combo.
@@ -145,7 +142,7 @@ class MotionI2VEditMotionField:
     DISPLAY_NAME = "Motion-I2V Edit Motion Field"
     CATEGORY = "Motion-I2V/Motion"
     FUNCTION = "apply"
-    RETURN_TYPES = ("MOTION_FIELD",)
+    RETURN_TYPES = (FIELD,)
     RETURN_NAMES = ("motion_field",)
     OUTPUT_TOOLTIPS = ("The edited motion field [F, 2, H, W] in pixels, frame 0 still.",)
     DESCRIPTION = f"Edit a motion field ({', '.join(EDIT_OPERATIONS)}); frame 0 stays still.\n" + "\n".join(
@@ -156,7 +153,7 @@ class MotionI2VEditMotionField:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "motion_field": ("MOTION_FIELD", {"tooltip": FIELD_TOOLTIP}),
+                "motion_field": (FIELD, {"tooltip": FIELD_TOOLTIP}),
                 "operation": (list(EDIT_OPERATIONS), {"default": "scale", "tooltip": "The edit (see the node description)."}),
                 "factor": ("FLOAT", {
                     "default": 1.0, "min": -100.0, "max": 100.0, "step": 0.05,
@@ -173,7 +170,7 @@ class MotionI2VEditMotionField:
                     "tooltip": "mask: 1 = keep the motion, 0 = hold still; one mask or one per frame, of the "
                                "field's size.",
                 }),
-                "other": ("MOTION_FIELD", {"tooltip": "blend / add / compose: the second field (same shape)."}),
+                "other": (FIELD, {"tooltip": "blend / add / compose: the second field (same shape)."}),
             },
         }
 
@@ -198,7 +195,7 @@ class MotionI2VEditMotionField:
             "resample": lambda: edit.resample(flow, frames),
         }
         reliability = motion_field.reliability if operation in _KEEPS_RELIABILITY else None
-        return _field_output(edits[operation](), reliability)
+        return (field_to_comfy(edits[operation](), reliability),)
 
 
 class MotionI2VVisualizeMotionField:
@@ -224,7 +221,7 @@ class MotionI2VVisualizeMotionField:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "motion_field": ("MOTION_FIELD", {"tooltip": FIELD_TOOLTIP}),
+                "motion_field": (FIELD, {"tooltip": FIELD_TOOLTIP}),
                 "max_magnitude": ("FLOAT", {
                     "default": 0.0, "min": 0.0, "max": 8192.0, "step": 1.0,
                     "tooltip": "Displacement length (pixels) shown at full colour; 0 = the field's largest.",
@@ -280,7 +277,7 @@ class MotionI2VWarpPreview:
         return {
             "required": {
                 "image": ("IMAGE", {"tooltip": "The reference image (the first of a batch), of the field's size."}),
-                "motion_field": ("MOTION_FIELD", {"tooltip": FIELD_TOOLTIP}),
+                "motion_field": (FIELD, {"tooltip": FIELD_TOOLTIP}),
             },
         }
 

@@ -6,50 +6,51 @@ from dataclasses import dataclass
 
 import torch
 
-from ..motion_i2v.checks import check_number
-from ..motion_i2v.flow import MotionField
-from ..motion_i2v.devices import DTYPES
 from ..motion_i2v.memory import check_stage_memory, module_bytes
 from ..motion_i2v.models import UNet3DConfig
 from ..motion_i2v.pipelines.flow_gen import (
     DEFAULT_FRAMES,
-    DEFAULT_GUIDANCE,
-    DEFAULT_STEPS,
-    LATENT_SCALE,
-    MAX_GUIDANCE,
     VAE_CHUNK,
     FlowModel,
+    FlowModelSpec,
+    FlowRequest,
     TrajectoryControl,
-    check_size,
     load_flow_model,
     predict_motion_field,
 )
-from ..motion_i2v.sampling import MAX_STEPS, SAMPLERS
+from ..motion_i2v.sampling import SamplerSettings
 from ..motion_i2v.tracks.value import Tracks
 from ..motion_i2v.visualize import flow_to_color
 from ..motion_i2v.weights.release import release_names
 from .comfy import (
     Progress,
-    intermediate_device,
     load_on_device,
     model_files,
     model_path,
+    network_dtype,
     offload_device,
     torch_device,
     unwrap,
     wrap_model,
 )
-from .convert import image_from_engine, image_to_engine, mask_to_engine
+from .convert import (
+    brush_to_engine,
+    conditioning_states,
+    encode_image,
+    field_to_comfy,
+    image_from_engine,
+    image_to_engine,
+)
+from .spec import CONTROL, FIELD, FLOW_MODEL, TRACKS, dtype_widget, sampler_widgets
 
 CATEGORY = "Motion-I2V/Stage 1"
 NO_CONTROLNET = "none"
-DTYPE_CHOICES = ("auto", *DTYPES)
 SLOT_KINDS = {"unet": "flow_unet", "flow_vae": "flow_vae", "controlnet": "controlnet"}  # input -> weights kind
 
 
 @dataclass(frozen=True)
 class FlowModelHandle:
-    """MI2V_FLOW_MODEL: the stage-1 networks as handed to ComfyUI's memory management.
+    """MOTION_I2V_FLOW_MODEL: the stage-1 networks as handed to ComfyUI's memory management.
 
     ``unet``, ``flow_vae``, ``controlnet``: ModelPatchers inside ComfyUI, else the modules.
     ``config``: the UNet's, to check inputs before anything moves to the device.
@@ -59,6 +60,10 @@ class FlowModelHandle:
     flow_vae: object
     controlnet: object | None
     config: UNet3DConfig
+
+    @property
+    def spec(self) -> FlowModelSpec:
+        return FlowModelSpec(self.config, self.controlnet is not None)
 
     def load(self) -> FlowModel:
         controlnet = load_on_device(self.controlnet) if self.controlnet is not None else None
@@ -75,17 +80,12 @@ def _default(files: list[str], slot: str) -> dict:
     return {"default": found} if found else {}
 
 
-def _auto_dtype() -> str:
-    """fp16 on accelerators (half the memory), fp32 on the CPU, where half precision is slow."""
-    return "fp16" if torch_device().type in ("cuda", "mps") else "fp32"
-
-
 class MotionI2VLoadFlowModel:
     NODE_ID = "MotionI2VLoadFlowModel"
     DISPLAY_NAME = "Motion-I2V Load Flow Model"
     CATEGORY = CATEGORY
     FUNCTION = "load"
-    RETURN_TYPES = ("MI2V_FLOW_MODEL",)
+    RETURN_TYPES = (FLOW_MODEL,)
     RETURN_NAMES = ("flow_model",)
     OUTPUT_TOOLTIPS = ("The stage-1 motion-field generator: flow UNet, flow VAE and (optionally) the trajectory "
                        "ControlNet.",)
@@ -110,16 +110,14 @@ class MotionI2VLoadFlowModel:
                 "controlnet": ([NO_CONTROLNET, *files], {**_default(files, "controlnet"), "tooltip":
                                "The trajectory ControlNet (.../controlnet/controlnet.bin); 'none' predicts from "
                                "the image and text only."}),
-                "dtype": (list(DTYPE_CHOICES), {"default": "auto", "tooltip": "Weight precision of the UNet and "
-                          "ControlNet: auto = fp16 on a GPU, fp32 on the CPU. The release is fp32."}),
+                "dtype": dtype_widget("the UNet and ControlNet (the flow VAE stays fp32)"),
             }
         }
 
     def load(self, unet, flow_vae, controlnet, dtype):
         paths = [model_path(unet), model_path(flow_vae)]
         controlnet_path = None if controlnet == NO_CONTROLNET else model_path(controlnet)
-        dtype = _auto_dtype() if dtype == "auto" else dtype
-        model = load_flow_model(*paths, controlnet_path, device=offload_device(), dtype=dtype)
+        model = load_flow_model(*paths, controlnet_path, device=offload_device(), dtype=network_dtype(dtype))
         controlnet_handle = wrap_model(model.controlnet) if model.controlnet is not None else None
         return (FlowModelHandle(wrap_model(model.unet), wrap_model(model.flow_vae), controlnet_handle,
                                 model.unet.config),)
@@ -130,7 +128,7 @@ class MotionI2VTrajectoryControl:
     DISPLAY_NAME = "Motion-I2V Trajectory Control"
     CATEGORY = CATEGORY
     FUNCTION = "build"
-    RETURN_TYPES = ("MI2V_CONTROL",)
+    RETURN_TYPES = (CONTROL,)
     RETURN_NAMES = ("control",)
     OUTPUT_TOOLTIPS = ("Trajectory control for Predict Motion Field: the tracks, the hint's square size, the "
                        "ControlNet strength and the brush.",)
@@ -138,16 +136,17 @@ class MotionI2VTrajectoryControl:
         "Trajectory control as in the official demo: every track writes its displacement from frame 0 into a "
         "square of half-side 'flow_unit' around its start point, which the ControlNet reads as a sparse motion "
         "hint. With a motion brush, unpainted pixels become an explicit 'no motion' hint (and Predict Motion "
-        "Field zeroes the flow there). Tracks are resampled to the frame count and rescaled to the image size "
-        "when predicting."
+        "Field zeroes the flow there). Nothing is resampled: the tracks must be on the image's canvas with "
+        "Predict Motion Field's frame count (Motion-I2V Trajectories with the image connected and the same "
+        "frames), or Predict Motion Field refuses them, naming both."
     )
 
     @classmethod
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "tracks": ("TRACKS", {"tooltip": "Point tracks with their canvas size, e.g. from Motion-I2V "
-                                      "Trajectories (which also places core and KJNodes tracks on the image)."}),
+                "tracks": (TRACKS, {"tooltip": "Point tracks with their canvas size, e.g. from Motion-I2V "
+                                    "Trajectories (which also places core and KJNodes tracks on the image)."}),
                 "flow_unit": ("INT", {"default": 64, "min": 1, "max": 1024, "tooltip": "Half the side of each "
                               "track's hint square, in pixels of the tracks' image (the demo's 'Flow Unit', 64 at "
                               "512x320)."}),
@@ -162,20 +161,9 @@ class MotionI2VTrajectoryControl:
 
     def build(self, tracks, flow_unit, strength, brush=None):
         trajectories = Tracks.from_tracks(tracks)
-        mask = mask_to_engine(brush, trajectories.height, trajectories.width, "brush") if brush is not None else None
-        return (TrajectoryControl(trajectories, flow_unit, strength, mask),)
-
-
-def conditioning_states(conditioning, name: str, width: int) -> torch.Tensor:
-    """A ComfyUI CONDITIONING ``[[cond [1, T, D], {...}]]`` -> cond [1, T, D], checked against the UNet."""
-    if not isinstance(conditioning, list) or len(conditioning) != 1 or not isinstance(conditioning[0][0], torch.Tensor):
-        count = len(conditioning) if isinstance(conditioning, list) else type(conditioning).__name__
-        raise ValueError(f"{name}: expected the CONDITIONING of one CLIP Text Encode, got {count} entries")
-    states = conditioning[0][0]
-    if states.ndim != 3 or states.shape[0] != 1 or states.shape[-1] != width:
-        raise ValueError(f"{name}: expected SD1.5 text states [1, T, {width}], got {list(states.shape)}; "
-                         "encode the prompt with the SD1.5 CLIP")
-    return states
+        held = None if brush is None else brush_to_engine(brush, trajectories.height, trajectories.width,
+                                                          "the tracks' canvas")
+        return (TrajectoryControl(trajectories, flow_unit, strength, held),)
 
 
 class MotionI2VPredictMotionField:
@@ -183,7 +171,7 @@ class MotionI2VPredictMotionField:
     DISPLAY_NAME = "Motion-I2V Predict Motion Field"
     CATEGORY = CATEGORY
     FUNCTION = "predict"
-    RETURN_TYPES = ("MOTION_FIELD", "IMAGE")
+    RETURN_TYPES = (FIELD, "IMAGE")
     RETURN_NAMES = ("motion_field", "preview")
     OUTPUT_TOOLTIPS = (
         "The predicted motion field [F, 2, H, W] in pixels: the displacement of every pixel of the image to each "
@@ -201,28 +189,23 @@ class MotionI2VPredictMotionField:
 
     @classmethod
     def INPUT_TYPES(cls):
+        widgets = sampler_widgets("field")
         return {
             "required": {
-                "flow_model": ("MI2V_FLOW_MODEL", {"tooltip": "From Motion-I2V Load Flow Model."}),
+                "flow_model": (FLOW_MODEL, {"tooltip": "From Motion-I2V Load Flow Model."}),
                 "vae": ("VAE", {"tooltip": "The SD1.5 VAE (the official stage 1 uses SD1.5's) to encode the image."}),
                 "image": ("IMAGE", {"tooltip": "The image to animate (the first of a batch); width and height must "
                                     "be multiples of 8."}),
                 "positive": ("CONDITIONING", {"tooltip": "The prompt, from CLIP Text Encode with the SD1.5 CLIP."}),
                 "negative": ("CONDITIONING", {"tooltip": "The negative prompt, from CLIP Text Encode."}),
                 "frames": ("INT", {"default": DEFAULT_FRAMES, "min": 2, "max": 16, "tooltip": "Frames of the field "
-                           "including the still frame 0 (the model makes 16)."}),
-                "steps": ("INT", {"default": DEFAULT_STEPS, "min": 1, "max": MAX_STEPS, "tooltip": "Denoising steps "
-                          "(official 25)."}),
-                "cfg": ("FLOAT", {"default": DEFAULT_GUIDANCE, "min": 0.0, "max": 30.0, "step": 0.1, "tooltip":
-                        "Classifier-free guidance on the prompt (official 7; 1 or less disables it)."}),
-                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "tooltip": "Seed of the noise; "
-                         "the same seed gives the same field on any device."}),
-                "sampler": (list(SAMPLERS), {"default": "ddim", "tooltip": "ddim is the official sampler; the "
-                            "others are diffusers schedulers with the same noise schedule."}),
+                           "including the still frame 0 (the model makes 16). A connected control must have as many "
+                           "(the frames of Motion-I2V Trajectories)."}),
+                **{name: widgets[name] for name in ("steps", "cfg", "seed", "sampler")},
             },
             "optional": {
-                "control": ("MI2V_CONTROL", {"tooltip": "Trajectory control, from Motion-I2V Trajectory Control "
-                            "(needs the ControlNet in the flow model)."}),
+                "control": (CONTROL, {"tooltip": "Trajectory control, from Motion-I2V Trajectory Control (needs the "
+                            "ControlNet in the flow model); its tracks must be on this image with these frames."}),
                 "brush": ("MASK", {"tooltip": "Motion brush at the image size: 1 = may move; the field is zeroed "
                           "elsewhere. Without it, the control's brush applies."}),
             },
@@ -230,30 +213,21 @@ class MotionI2VPredictMotionField:
 
     def predict(self, flow_model, vae, image, positive, negative, frames, steps, cfg, seed, sampler, control=None,
                 brush=None):
-        # Every input is checked before the models move to the device.
+        # Every input is checked, once, before the image is encoded or the models move to the device.
         pixels = image_to_engine(image, "image")[:1]
         height, width = pixels.shape[-2:]
-        check_size(height, width)
-        check_number(cfg, "cfg", low=0, high=MAX_GUIDANCE)
-        mask = mask_to_engine(brush, height, width, "brush") if brush is not None else None
-        hint = control.hint(frames, height, width) if control is not None else None
-        if hint is not None and flow_model.controlnet is None:
-            raise ValueError("control: the flow model was loaded without its ControlNet; choose the controlnet file "
-                             "in Motion-I2V Load Flow Model")
-        width_text = flow_model.config.cross_attention_dim
-        text = conditioning_states(positive, "positive", width_text)
-        negative_text = conditioning_states(negative, "negative", width_text)
+        request = FlowRequest(
+            flow_model.spec, height, width, conditioning_states(positive, "positive"),
+            conditioning_states(negative, "negative"), frames=frames, settings=SamplerSettings(steps, cfg, sampler),
+            seed=seed, control=control, brush=None if brush is None else brush_to_engine(brush, height, width),
+        )
         modules, device = flow_model.modules(), torch_device()
         check_stage_memory(1, frames=frames, height=height, width=width, dtype=next(modules[0].parameters()).dtype,
-                           guided=cfg > 1, weights=0 if device.type == "cpu" else sum(map(module_bytes, modules)),
-                           device=device, vae_frames=min(VAE_CHUNK, frames - 1))
-        # The official stage 1 encodes [0, 1] pixels; ComfyUI's VAE maps IMAGE x to 2x - 1 itself. The checked RGB
-        # pixels go in: a grey or RGBA image would reach the VAE with 1 or 4 channels.
-        latent = vae.encode((image_from_engine(pixels) + 1) / 2).float() * LATENT_SCALE
-        flow = predict_motion_field(flow_model.load(), latent, text, negative_text, hint=hint, brush=mask,
-                                    frames=frames, steps=steps, guidance=cfg, sampler=sampler, seed=seed,
-                                    callback=Progress(steps))
-        return MotionField(flow.to(intermediate_device())), image_from_engine(flow_to_color(flow))
+                           guided=request.settings.guided, device=device, vae_frames=min(VAE_CHUNK, frames - 1),
+                           weights=0 if device.type == "cpu" else sum(map(module_bytes, modules)))
+        latent = encode_image(vae, pixels, signed=False)
+        flow = predict_motion_field(flow_model.load(), latent, request, callback=Progress(steps))
+        return field_to_comfy(flow), image_from_engine(flow_to_color(flow))
 
 
 NODES = [MotionI2VLoadFlowModel, MotionI2VTrajectoryControl, MotionI2VPredictMotionField]

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
-import os
 
 import torch
-from einops import rearrange
-from PIL import Image
 
-from ..motion_i2v.flow import MotionField
 from ..motion_i2v.tracks.dense import dense_field
 from ..motion_i2v.tracks.overlay import overlay_tracks
 from ..motion_i2v.tracks.parsing import POINT_LISTS, parse_drawing
@@ -19,8 +13,9 @@ from ..motion_i2v.tracks.raster import brush_mask
 from ..motion_i2v.tracks.sampling import sample_tracks
 from ..motion_i2v.tracks.shared import EDGE_MARGIN_FRACTION, EDGE_MARGIN_PIXELS
 from ..motion_i2v.tracks.value import Drawing, Tracks
-from .comfy import check_interrupted, intermediate_device, temp_dir
-from .convert import image_from_engine, image_to_engine, mask_to_engine
+from .comfy import check_interrupted, intermediate_device, temp_picture
+from .convert import brush_to_engine, field_to_comfy, image_from_engine, image_to_engine
+from .spec import FIELD, TRACKS
 
 DEFAULT_TRAJECTORIES = json.dumps(
     {"version": 1, "width": 512, "height": 320, "tracks": [{"points": [[256, 160], [352, 128]]}]}
@@ -32,23 +27,6 @@ EDGE_RULE = (
     f"Points at most {EDGE_MARGIN_FRACTION:.0%} of the canvas (at least {EDGE_MARGIN_PIXELS:g} pixels) beyond an "
     "edge are moved onto it, as a spline drawn to the edge ends there; points further out are refused."
 )
-
-
-def _save_temp_png(image: torch.Tensor) -> dict:
-    """Save [3, H, W] 0..1 to ComfyUI's temp folder as PreviewImage does; returns its ui entry.
-
-    The name is the content's hash, so re-running with the same picture rewrites the same file.
-    """
-    pixels = rearrange((image.detach().cpu().clamp(0, 1) * 255).round().byte(), "c h w -> h w c").numpy()
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
-    data = buffer.getvalue()
-    filename = f"motion_i2v_trajectories_{hashlib.sha1(data).hexdigest()[:16]}.png"
-    folder = temp_dir()
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, filename), "wb") as handle:
-        handle.write(data)
-    return {"filename": filename, "subfolder": "", "type": "temp"}
 
 
 # The canvas editor's shortcut list, as web/js/trajectory_commands.js shortcutHelp() prints it (a test keeps them equal).
@@ -77,7 +55,7 @@ class MotionI2VTrajectories:
     DISPLAY_NAME = "Motion-I2V Trajectories"
     CATEGORY = "Motion-I2V/Motion"
     FUNCTION = "build"
-    RETURN_TYPES = ("TRACKS", "MASK", "IMAGE")
+    RETURN_TYPES = (TRACKS, "MASK", "IMAGE")
     RETURN_NAMES = ("tracks", "brush", "preview")
     OUTPUT_TOOLTIPS = (
         "Per-frame point tracks (core TRACKS: track_path [F, N, 2] pixels, track_visibility [F, N], plus width "
@@ -155,7 +133,7 @@ class MotionI2VTrajectories:
                     "tooltip": "The image to animate: its size wins over width/height (our JSON coordinates are "
                                "rescaled to it) and its first frame is the preview background.",
                 }),
-                "tracks": ("TRACKS", {
+                "tracks": (TRACKS, {
                     "tooltip": "More tracks to add (e.g. from core Wan-Move or KJNodes track nodes), resampled to "
                                "the frame count; placed by source_size when they carry no canvas size, rescaled "
                                "from their own canvas when they do.",
@@ -188,7 +166,7 @@ class MotionI2VTrajectories:
         shown = background if background is not None else torch.full((3, canvas[1], canvas[0]), 0.5)
         outputs = (result.to_tracks(), brush[None].to(intermediate_device()), image_from_engine(preview[None]))
         # Under "background", not "images": ComfyUI would draw "images" again below the editor.
-        return {"ui": {"background": [_save_temp_png(shown)]}, "result": outputs}
+        return {"ui": {"background": [temp_picture(shown, "motion_i2v_trajectories")]}, "result": outputs}
 
 
 def _source_hint(source: tuple[int, int], source_size: str) -> str:
@@ -205,7 +183,7 @@ class MotionI2VTracksToField:
     DISPLAY_NAME = "Motion-I2V Tracks to Motion Field"
     CATEGORY = "Motion-I2V/Motion"
     FUNCTION = "convert"
-    RETURN_TYPES = ("MOTION_FIELD",)
+    RETURN_TYPES = (FIELD,)
     RETURN_NAMES = ("motion_field",)
     OUTPUT_TOOLTIPS = ("Dense motion field [F, 2, H, W] in pixels, frame 0 still: a model-free preview of the tracks.",)
     DESCRIPTION = (
@@ -224,7 +202,7 @@ class MotionI2VTracksToField:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "tracks": ("TRACKS", {
+                "tracks": (TRACKS, {
                     "tooltip": "Point tracks, e.g. from Motion-I2V Trajectories or core track nodes.",
                 }),
                 "radius": ("FLOAT", {
@@ -256,9 +234,9 @@ class MotionI2VTracksToField:
         field_tracks = Tracks.from_tracks(tracks, width, height)
         if image is not None:
             field_tracks = field_tracks.rescaled(width, height)
-        movable = None if brush is None else mask_to_engine(brush, field_tracks.height, field_tracks.width, "brush")
-        flow = dense_field(field_tracks, radius, movable)
-        return (MotionField(flow.to(intermediate_device())),)
+        held = None if brush is None else brush_to_engine(brush, field_tracks.height, field_tracks.width,
+                                                          "the field")
+        return (field_to_comfy(dense_field(field_tracks, radius, held)),)
 
 
 NODES = [MotionI2VTrajectories, MotionI2VTracksToField]

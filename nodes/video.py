@@ -6,12 +6,13 @@ import torch
 from einops import rearrange
 
 from ..motion_i2v.checks import check_choice, check_number
-from ..motion_i2v.flow import MAX_FRAMES, MAX_SIDE, MotionField
+from ..motion_i2v.flow import MAX_FRAMES, MAX_SIDE
 from ..motion_i2v.memory import check_memory, field_bytes
 from ..motion_i2v.v2v import DIS_PRESETS, extract_motion, resize_motion, sample_frames
 from ..motion_i2v.visualize import flow_to_color
 from .comfy import Progress, check_interrupted, intermediate_device, model_files, model_path, torch_device
 from .convert import image_from_engine, image_to_engine
+from .spec import FIELD
 
 NO_MODEL = "none"
 # Combo choice -> extract_motion's method arguments; the combo lists exactly these keys.
@@ -24,7 +25,7 @@ class MotionI2VExtractMotion:
     DISPLAY_NAME = "Motion-I2V Extract Motion From Video"
     CATEGORY = "Motion-I2V/Video"
     FUNCTION = "extract"
-    RETURN_TYPES = ("MOTION_FIELD", "MASK", "IMAGE", "IMAGE")
+    RETURN_TYPES = (FIELD, "MASK", "IMAGE", "IMAGE")
     RETURN_NAMES = ("motion_field", "reliability", "preview", "frames")
     OUTPUT_TOOLTIPS = (
         "The video's motion from its first sampled frame to every sampled frame, [F, 2, H, W] pixels, with "
@@ -104,11 +105,11 @@ class MotionI2VExtractMotion:
         field = resize_motion(field, out_height, out_width)
         if clip.shape[2:] != (out_height, out_width):
             clip = torch.nn.functional.interpolate(clip, size=(out_height, out_width), mode="bilinear", antialias=True)
-        flow, reliability = field.flow.cpu(), field.reliability.cpu()
+        field = field.to(intermediate_device())
         return (
-            MotionField(flow.to(intermediate_device()), reliability.to(intermediate_device())),
-            reliability.to(intermediate_device()),
-            image_from_engine(flow_to_color(flow, check_cancel=check_interrupted)),
+            field,
+            field.reliability,
+            image_from_engine(flow_to_color(field.flow, check_cancel=check_interrupted)),
             image_from_engine(clip),
         )
 

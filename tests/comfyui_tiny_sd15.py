@@ -6,8 +6,11 @@ keys and shapes are exactly what ComfyUI's loader expects; nothing of ComfyUI is
     cd $COMFYUI_DIR && $PYTHON /path/to/tests/comfyui_tiny_sd15.py OUT.safetensors
 
 ComfyUI recognises SD1.5 by the UNet's width (``model_channels`` 320) and text context (768) only
-(``comfy/supported_models.py`` SD15.unet_config), so the UNet here has one resolution level with one
-res-block and one transformer (about 26 M parameters instead of 860 M). The CLIP-L text encoder and the
+(``comfy/supported_models.py`` SD15.unet_config), so the UNet here has two resolution levels (320 and 640
+channels, as SD1.5's first two) with one res-block each, cross-attention on the first level and in the
+middle block only, like SD1.5's last level (about 93 M parameters instead of 860 M). Two levels give a
+downsampler and an upsampler, and the 640-channel blocks that FreeU scales; the motion modules of
+``motion_i2v/configs/comfy_tiny`` fit this UNet. The CLIP-L text encoder and the
 VAE have fixed architectures in ComfyUI and are written at full size (123 M and 84 M parameters), in
 fp16 to halve the file (about 0.5 GB). Weights are random (``tiny_sd.random_state``: norms 1, biases 0,
 the rest N(0, 0.02), from a seeded generator). The script reloads the file through
@@ -28,7 +31,8 @@ from tiny_sd import SEED, random_state  # noqa: E402  (this script runs outside 
 UNET = {
     "use_checkpoint": False, "image_size": 32, "use_spatial_transformer": True, "legacy": False,
     "adm_in_channels": None, "in_channels": 4, "out_channels": 4, "model_channels": 320,
-    "num_res_blocks": [1], "channel_mult": [1], "transformer_depth": [1], "transformer_depth_output": [1, 1],
+    "num_res_blocks": [1, 1], "channel_mult": [1, 2], "transformer_depth": [1, 0],
+    "transformer_depth_output": [1, 1, 0, 0],  # ComfyUI pops from the end: output blocks 0-1 (640) have none
     "transformer_depth_middle": 1, "use_linear_in_transformer": False, "context_dim": 768,
     "use_temporal_attention": False, "use_temporal_resblock": False,
 }

@@ -64,7 +64,7 @@ def test_tiny_run_writes_the_video_and_says_it_is_noise(tiny_run):
     (["--out", "video.webp", "--tiny", "--device", "cuda:7"], "--device 'cuda:7': this machine has"),
     (["--out", "video.webp", "--models", "absent"], "--models: no such folder: absent"),
     (["--out", "video.webp", "--tiny", "--sampler", "euler_ancestral", "--pairing", "per_sample", "--steps", "0"],
-     "steps: expected 1..499, got 0"),
+     "steps: expected an integer in 1..499, got 0"),
 ])
 def test_bad_arguments_fail_before_any_model(arguments, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -120,7 +120,7 @@ def test_hostile_field_files_are_refused_before_their_tensors_are_read(tmp_path)
         load_field(write("wide.safetensors", torch.zeros(1, 2, 1, 5000)))
     with pytest.raises(ValueError, match=r"holds a flow of shape \[4, 3\], expected \[F, 2, H, W\]"):
         load_field(write("flat.safetensors", torch.zeros(4, 3)))
-    with pytest.raises(ValueError, match="contains NaN or infinite displacements"):
+    with pytest.raises(ValueError, match="motion field: contains NaN or infinite values"):
         load_field(write("nan.safetensors", torch.full((2, 2, 3, 3), float("nan"))))
     with pytest.raises(ValueError, match="reliability .* contains NaN or infinite values"):
         load_field(write("nan_reliability.safetensors", torch.zeros(2, 2, 3, 3),

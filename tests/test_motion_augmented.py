@@ -121,6 +121,34 @@ def test_official_sources_alternate_under_cfg():
     assert reference_sources(2, 4, "per_sample").tolist() == [0, 0, 0, 1, 1, 1]
 
 
+def test_official_sources_follow_the_samples_when_the_batch_is_reordered():
+    # F=3, official [negative, positive]: both samples warp negative to frame 1, positive to frame 2 (slots 0..3
+    # take official sample k % 2). Batched [positive, negative] (order (1, 0)) that is batch samples 1 then 0.
+    assert reference_sources(2, 3, "official").tolist() == [0, 1, 0, 1]
+    assert reference_sources(2, 3, "official", (1, 0)).tolist() == [1, 0, 1, 0]
+    # F=4: negative takes (neg, pos, neg), positive (pos, neg, pos): swapping the samples swaps the sources too
+    assert reference_sources(2, 4, "official", (1, 0)).tolist() == [0, 1, 0, 1, 0, 1]
+    assert reference_sources(2, 3, "official", (0, 1)).tolist() == reference_sources(2, 3, "official").tolist()
+    assert reference_sources(2, 4, "per_sample", (1, 0)).tolist() == [0, 0, 0, 1, 1, 1]
+    assert reference_sources(1, 4, "official", (0,)).tolist() == [0, 0, 0]  # a half alone warps its own
+    with pytest.raises(ValueError, match="order must place the 2 samples"):
+        reference_sources(2, 4, "official", (1, 1))
+
+
+@pytest.mark.parametrize("pairing", ["official", "per_sample"])
+def test_a_reordered_batch_gets_the_same_warped_tokens(case, pairing):
+    attn, hidden, flow, positions, batch, frames = case
+    guidance = MotionGuidance(flow[:1], pairing)
+    tokens = rearrange(hidden, "(b f) (h w) c -> b f h w c", f=frames, h=HEIGHT)
+    in_order = warp_reference(fold(hidden, frames), guidance, HEIGHT, WIDTH)
+    swapped = rearrange(tokens.flip(0), "b f h w c -> (b h w) f c")
+    reordered = warp_reference(swapped, guidance.in_order((1, 0)), HEIGHT, WIDTH)
+    expected = rearrange(in_order, "(b h w) f c -> b (h w) f c", b=batch, h=HEIGHT).flip(0)
+    torch.testing.assert_close(rearrange(reordered, "(b h w) f c -> b (h w) f c", b=batch, h=HEIGHT), expected,
+                               atol=0, rtol=0)
+    assert guidance.in_order((1, 0))._resized is guidance._resized
+
+
 def test_without_guidance_it_is_plain_temporal_attention(case):
     attn, hidden, flow, positions, batch, frames = case
     tokens = fold(hidden, frames)

@@ -79,21 +79,26 @@ def test_loads_the_base_from_a_release_file_or_a_single_file_checkpoint(nodes, m
 
 
 class FakePatcher:
-    """The two ModelPatcher methods the loader uses; one patch adds 1 to conv_in's bias (as a LoRA would)."""
+    """What the loader reads of a ModelPatcher: its key patches (one adds 1 to conv_in's bias, as a LoRA would)
+    and the patch containers (``model_options`` and friends) it audits."""
 
-    def __init__(self, weights: dict):
-        self.weights = weights
+    def __init__(self, weights: dict, **attributes):
+        self.weights, self.model_options, self.object_patches = weights, {"transformer_options": {}}, {}
+        self.__dict__.update(attributes)
 
     def get_key_patches(self, filter_prefix=None):
         patches = {"diffusion_model.input_blocks.0.0.bias": [(1.0, ("add", 1.0), 1.0)]}
         return {f"diffusion_model.{key}": [(value, lambda weight, **kwargs: weight), *patches.get(f"diffusion_model.{key}", [])]
                 for key, value in self.weights.items()}
 
-    def calculate_weight(self, patches, weight, key):
-        return weight + sum(patch[1][1] for patch in patches)
+
+def add_patches(patches, weight, key):
+    """Stands in for comfy.lora.calculate_weight (which ComfyUI's host tests use for real)."""
+    return weight + sum(patch[1][1] for patch in patches)
 
 
-def test_model_input_wins_and_its_patches_are_applied(nodes, models):
+def test_model_input_wins_and_its_patches_are_applied(pack, nodes, models, monkeypatch):
+    monkeypatch.setattr(pack.nodes.comfy, "calculate_weight", add_patches)
     weights = models[0]
     bare = to_ldm_unet(weights["sd_unet"], 1, [True, False])
     (animator,) = call_node(nodes[0], base_model=f"checkpoints/{SINGLE_FILE}", motion_module=MOTION, dtype="fp32",
@@ -101,6 +106,24 @@ def test_model_input_wins_and_its_patches_are_applied(nodes, models):
     loaded = loaded_weights(animator)
     torch.testing.assert_close(loaded["conv_in.bias"], weights["sd_unet"]["conv_in.bias"] + 1)
     assert torch.equal(loaded["conv_out.weight"], weights["sd_unet"]["conv_out.weight"])
+
+
+def test_model_patches_it_cannot_apply_are_refused_or_named(pack, nodes, models, monkeypatch, caplog):
+    monkeypatch.setattr(pack.nodes.comfy, "calculate_weight", add_patches)
+    bare = to_ldm_unet(models[0]["sd_unet"], 1, [True, False])
+    load = dict(base_model=f"checkpoints/{SINGLE_FILE}", motion_module=MOTION, dtype="fp32")
+    with pytest.raises(ValueError, match="model_sampling patch"):
+        call_node(nodes[0], **load, model=FakePatcher(bare, object_patches={"model_sampling": object()}))
+    v_model = FakePatcher(bare, model=type("BaseModel", (), {"model_type": type("T", (), {"name": "V_PREDICTION"})}))
+    with pytest.raises(ValueError, match="predicts v_prediction"):
+        call_node(nodes[0], **load, model=v_model)
+    freeu = FakePatcher(bare, model_options={"transformer_options": {"patches": {"output_block_patch": [len]}}},
+                        wrappers={"outer_sample": {"ADE": [len]}})
+    with caplog.at_level("WARNING"):
+        call_node(nodes[0], **load, model=freeu)
+    (warning,) = [record.message for record in caplog.records if "Load Animator" in record.message]
+    assert "transformer patch output_block_patch" in warning and "wrapper outer_sample" in warning
+    assert "Motion-I2V Animate (native)" in warning
 
 
 def test_loader_errors_name_the_input(nodes, models):
@@ -216,4 +239,12 @@ def test_sampler_refuses_a_video_larger_than_the_memory_before_loading(nodes, sa
     with pytest.raises(memory.NotEnoughMemory, match=r"Motion-I2V stage 2 \(4 frames at 48x32, float32, CFG on\): "
                                                      r"needs about 8 MiB \(weights 0 KiB\) of RAM, but 1 MiB"):
         call_node(nodes[1], **{**sampler_inputs, "vae": vae})
+    assert not vae.encoded
+
+
+def test_sampler_refuses_a_seed_torch_cannot_take_before_any_work(nodes, sampler_inputs):
+    vae = WatchedVAE(sampler_inputs["vae"])
+    for seed in (-1, 2**64, 1.5):  # API prompts skip the widget's range
+        with pytest.raises(ValueError, match=r"seed: expected an integer in 0\.\.18446744073709551615"):
+            nodes[1]().sample(**{**sampler_inputs, "seed": seed, "vae": vae})
     assert not vae.encoded

@@ -39,7 +39,7 @@ def image():
     return torch.rand(1, HEIGHT, WIDTH, 3, generator=torch.Generator().manual_seed(0))
 
 
-def tracks(points=((10.0, 20.0), (40.0, 24.0)), frames=16):
+def tracks(points=((10.0, 20.0), (40.0, 24.0)), frames=4):
     start, end = torch.tensor(points[0]), torch.tensor(points[1])
     path = torch.stack([start + (end - start) * i / (frames - 1) for i in range(frames)])[:, None]
     return {"track_path": path, "track_visibility": torch.ones(frames, 1, dtype=torch.bool),
@@ -84,7 +84,7 @@ def test_predict_end_to_end(nodes, flow_model, comfy_models, pack):
     control = call_node(nodes["MotionI2VTrajectoryControl"], tracks=tracks(), flow_unit=8, strength=1.0)[0]
     field, preview = predict(nodes, flow_model, comfy_models, control=control)
     assert isinstance(field, motion_field_type)
-    assert field.flow.shape == (4, 2, HEIGHT, WIDTH)  # 16-frame tracks resampled to the 4 frames asked for
+    assert field.flow.shape == (4, 2, HEIGHT, WIDTH)
     assert field.flow[0].abs().max() == 0 and field.flow[1:].abs().max() > 0
     assert preview.shape == (4, HEIGHT, WIDTH, 3) and 0 <= preview.min() and preview.max() <= 1
     again, _ = predict(nodes, flow_model, comfy_models, control=control)
@@ -107,20 +107,29 @@ def test_the_image_reaches_the_vae_in_zero_one(nodes, flow_model, comfy_models):
     torch.testing.assert_close(seen[0] * 2 - 1, image())
 
 
-def test_brush_and_tracks_of_another_size(nodes, flow_model, comfy_models):
-    brush = torch.zeros(1, HEIGHT // 2, WIDTH // 2)
-    brush[:, :, : WIDTH // 4] = 1  # left half of the tracks' half-size canvas may move
-    small = tracks(points=((5.0, 10.0), (20.0, 12.0)))
-    small |= {"width": WIDTH // 2, "height": HEIGHT // 2}
-    control = call_node(nodes["MotionI2VTrajectoryControl"], tracks=small, flow_unit=4, strength=1.0, brush=brush)[0]
-    field, _ = predict(nodes, flow_model, comfy_models, control=control)
-    assert field.flow[:, :, :, WIDTH // 2:].abs().max() == 0  # the control's brush, rescaled to the image
+def test_the_controls_brush_holds_the_field_still(nodes, flow_model, comfy_models):
+    brush = torch.zeros(1, HEIGHT, WIDTH)
+    brush[:, :, : WIDTH // 2] = 1  # the left half may move
+    control = call_node(nodes["MotionI2VTrajectoryControl"], tracks=tracks(), flow_unit=8, strength=1.0, brush=brush)[0]
+    field, _ = predict(nodes, flow_model, comfy_models, control=control, sampler="dpmpp_2m")
+    assert field.flow[:, :, :, WIDTH // 2:].abs().max() == 0
+
+
+def test_tracks_of_another_frame_count_or_size_are_refused_naming_both(nodes, flow_model, comfy_models):
+    longer = call_node(nodes["MotionI2VTrajectoryControl"], tracks=tracks(frames=16), flow_unit=8, strength=1.0)[0]
+    with pytest.raises(ValueError, match="frames: the field is to have 4 frames but the control's tracks have 16"):
+        predict(nodes, flow_model, comfy_models, control=longer)
+    small = tracks(points=((5.0, 10.0), (20.0, 12.0))) | {"width": WIDTH // 2, "height": HEIGHT // 2}
+    halved = call_node(nodes["MotionI2VTrajectoryControl"], tracks=small, flow_unit=4, strength=1.0)[0]
+    with pytest.raises(ValueError, match="control: the tracks are on a 48x32 canvas but the image is 96x64"):
+        predict(nodes, flow_model, comfy_models, control=halved)
 
 
 @pytest.mark.parametrize("options, message", [
     ({"image": torch.rand(1, 60, 96, 3)}, "multiples of 8"),
     ({"brush": torch.ones(1, 32, 32)}, "brush: the mask is 32x32 but the image is 96x64"),
     ({"positive": [[torch.zeros(1, 77, 768), {}]]}, r"positive: expected SD1.5 text states \[1, T, 32\]"),
+    ({"control": "tracks"}, "control: expected a Motion-I2V control"),
     ({"negative": []}, "negative: expected the CONDITIONING of one CLIP Text Encode"),
     # NaN passes ComfyUI's min/max check; stage 1 used to notice only after sampling
     ({"cfg": float("nan")}, r"cfg: expected a finite number in 0\.\.30\.0, got nan"),
@@ -128,8 +137,7 @@ def test_brush_and_tracks_of_another_size(nodes, flow_model, comfy_models):
 ])
 def test_bad_inputs_fail_before_the_models_load(nodes, flow_model, comfy_models, options, message):
     class Unloadable:  # any attempt to load a network would raise something else
-        controlnet = flow_model.controlnet
-        config = flow_model.config
+        spec = flow_model.spec
 
         def load(self):
             raise AssertionError("the models were loaded before the inputs were checked")
@@ -170,9 +178,9 @@ def test_flow_unit_outside_1_to_1024_is_refused(nodes, flow_unit):
 
 def test_tracks_outside_the_image_are_refused(nodes):
     with pytest.raises(ValueError, match=r"tracks: track 0 in frame 12 is at \(98.0, 23.2\), outside the 96x64 canvas"):
-        call_node(nodes["MotionI2VTrajectoryControl"], tracks=tracks(points=((10.0, 20.0), (120.0, 24.0))),
+        call_node(nodes["MotionI2VTrajectoryControl"], tracks=tracks(points=((10.0, 20.0), (120.0, 24.0)), frames=16),
                   flow_unit=8, strength=1.0)
-    with pytest.raises(ValueError, match="brush: the mask is 10x10"):
+    with pytest.raises(ValueError, match="brush: the mask is 10x10 but the tracks' canvas is 96x64"):
         call_node(nodes["MotionI2VTrajectoryControl"], tracks=tracks(), flow_unit=8, strength=1.0,
                   brush=torch.ones(1, 10, 10))
 

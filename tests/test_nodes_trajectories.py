@@ -117,7 +117,7 @@ def test_tracks_to_field_sizes(nodes):
         call_node(to_field, tracks=core, radius=8.0)
     (field,) = call_node(to_field, tracks=core, radius=8.0, brush=torch.ones(1, 24, 32))
     assert field.flow.shape == (2, 2, 24, 32) and field.flow[1, 0, 10, 10] == 2
-    with pytest.raises(ValueError, match="brush: the mask is 32x24 but the image is 64x48"):
+    with pytest.raises(ValueError, match="brush: the mask is 32x24 but the field is 64x48"):
         call_node(to_field, tracks={**core, "width": 64, "height": 48}, radius=8.0, brush=torch.ones(1, 24, 32))
     # issue 14.4: core TRACKS take the connected image's size; tracks with a canvas are rescaled to the image
     (field,) = call_node(to_field, tracks=core, radius=8.0, image=torch.rand(1, 24, 32, 3))

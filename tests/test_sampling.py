@@ -10,6 +10,8 @@ from motion_i2v.sampling import (
     MAX_STEPS,
     SAMPLERS,
     TRAIN_TIMESTEPS,
+    SamplerSettings,
+    StillRegionDenoiser,
     ddim_schedule,
     diffusers_scheduler,
     linear_alphas_cumprod,
@@ -24,7 +26,7 @@ OFFICIAL = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "linear",
 def test_official_timesteps():
     assert ddim_schedule(25).timesteps.tolist() == list(range(961, 0, -40))  # 961, 921, ..., 1
     assert ddim_schedule(3).timesteps.tolist() == [667, 334, 1]  # fx6
-    with pytest.raises(ValueError, match="steps: expected 1..499"):
+    with pytest.raises(ValueError, match=r"steps: expected an integer in 1\.\.499"):
         ddim_schedule(0)
 
 
@@ -70,19 +72,21 @@ def test_every_sampler_recovers_x0_with_an_exact_denoiser(sampler):
     assert calls == [(i, 10) for i in range(1, 11)]
 
 
+def first_timestep(sampler: str, steps: int) -> torch.Tensor:
+    if sampler == "ddim":
+        return ddim_schedule(steps).timesteps[0]
+    scheduler = diffusers_scheduler(sampler)
+    scheduler.set_timesteps(steps)
+    return scheduler.timesteps[0]
+
+
 @pytest.mark.parametrize("sampler", SAMPLERS)
 def test_the_most_steps_still_start_from_noise_and_one_more_is_refused(sampler):
-    if sampler == "ddim":
-        first = ddim_schedule(MAX_STEPS).timesteps[0]
-    else:
-        scheduler = diffusers_scheduler(sampler)
-        scheduler.set_timesteps(MAX_STEPS)
-        first = scheduler.timesteps[0]
-    assert first >= 0.99 * TRAIN_TIMESTEPS
+    assert first_timestep(sampler, MAX_STEPS) >= 0.99 * TRAIN_TIMESTEPS
     x0 = torch.randn(1, 4, 1, 2, 2, generator=torch.Generator().manual_seed(3))
     result = sample(oracle(x0, linear_alphas_cumprod()), torch.randn(x0.shape), sampler, MAX_STEPS)
     torch.testing.assert_close(result, x0, rtol=0, atol=1e-2)
-    with pytest.raises(ValueError, match=f"steps: expected 1..{MAX_STEPS}, got {MAX_STEPS + 1}"):
+    with pytest.raises(ValueError, match=f"steps: expected an integer in 1..{MAX_STEPS}, got {MAX_STEPS + 1}"):
         sample(toy_denoiser, x0, sampler, MAX_STEPS + 1)
 
 
@@ -97,3 +101,40 @@ def test_eta_noise_comes_from_the_generator():
 def test_unknown_sampler():
     with pytest.raises(ValueError, match="sampler: expected one of"):
         sample(toy_denoiser, torch.zeros(1), "heun", 5)
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_the_still_region_ends_on_the_reference_under_every_sampler(sampler):
+    """The model (an exact denoiser towards x0) and the reference disagree everywhere; wherever ``still`` is 1 the
+    result is the reference, to float rounding, wherever it is 0 the model's x0, as without the wrapper."""
+    generator = torch.Generator().manual_seed(4)
+    x0, reference = torch.randn(2, 1, 4, 2, 4, 4, generator=generator)
+    still = torch.zeros(1, 1, 1, 4, 4)
+    still[..., :2] = 1  # the left half is held
+    noise = torch.randn(x0.shape, generator=generator)
+    seen = []
+
+    def model(x, t):
+        seen.append(x.clone())
+        return oracle(x0, linear_alphas_cumprod())(x, t)
+
+    held = StillRegionDenoiser(model, reference, still, noise)
+    result = sample(held, noise, sampler, 10, generator=generator)
+    torch.testing.assert_close(result[..., :2], reference[..., :2], rtol=0, atol=1e-5)
+    free = sample(oracle(x0, linear_alphas_cumprod()), noise, sampler, 10, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(result[..., 2:], free[..., 2:], rtol=0, atol=1e-5)
+    # the model's first input holds the reference noised to the first timestep with the initial noise
+    alpha = linear_alphas_cumprod()[int(first_timestep(sampler, 10))]
+    renoised = alpha.sqrt() * reference + (1 - alpha).sqrt() * noise
+    torch.testing.assert_close(seen[0][..., :2], renoised[..., :2], rtol=0, atol=1e-5)
+
+
+def test_sampler_settings_are_checked_when_made():
+    assert SamplerSettings().guided and not SamplerSettings(cfg=1.0).guided and not SamplerSettings(cfg=0.5).guided
+    for changes, message in [({"steps": 0}, "steps: expected an integer in 1..499, got 0"),
+                             ({"steps": 2.5}, "steps: expected an integer"),
+                             ({"cfg": float("nan")}, r"cfg: expected a finite number in 0\.\.30\.0, got nan"),
+                             ({"cfg": 31.0}, "cfg: expected"), ({"sampler": "heun"}, "sampler: expected one of"),
+                             ({"sampler": 3}, "sampler: expected one of"), ({"eta": 2.0}, "eta: expected")]:
+        with pytest.raises(ValueError, match=message):
+            SamplerSettings(**changes)

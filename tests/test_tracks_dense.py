@@ -8,6 +8,7 @@ import time
 import pytest
 import torch
 
+from motion_i2v.tracks.brush import Brush
 from motion_i2v.tracks.dense import dense_field
 from motion_i2v.tracks.sampling import sample_tracks
 from motion_i2v.tracks.value import Drawing, DrawnTrack, Tracks
@@ -54,7 +55,7 @@ def test_brush_zeroes_unpainted_pixels():
     tracks = _tracks([[20.5, 20.5], [28.5, 24.5]])
     brush = torch.zeros(HEIGHT, WIDTH)
     brush[:, :24] = 1
-    plain, brushed = dense_field(tracks, 16), dense_field(tracks, 16, brush)
+    plain, brushed = dense_field(tracks, 16), dense_field(tracks, 16, Brush.from_mask(brush, HEIGHT, WIDTH))
     assert not brushed[:, :, :, 24:].any()
     assert torch.equal(brushed[:, :, :, :24], plain[:, :, :, :24])
 

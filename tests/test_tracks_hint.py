@@ -1,11 +1,11 @@
-"""motion_i2v.tracks.hint (and brush.static_region): the official sparse hint, against hand-computed small grids (H = 10, W = 12)."""
+"""motion_i2v.tracks.hint (and brush.Brush): the official sparse hint, against hand-computed small grids (H = 10, W = 12)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from motion_i2v.tracks.brush import static_region
+from motion_i2v.tracks.brush import Brush
 from motion_i2v.tracks.hint import sparse_hint
 from motion_i2v.tracks.sampling import sample_tracks
 from motion_i2v.tracks.value import Drawing, DrawnTrack, Tracks
@@ -70,7 +70,7 @@ def test_brush_holds_unpainted_pixels_still_with_an_explicit_hint():
     tracks = sample_tracks(Drawing(WIDTH, HEIGHT, [DrawnTrack(points=[[5, 4], [7, 3]])]), 3)
     brush = torch.zeros(HEIGHT, WIDTH)
     brush[:, :5] = 1  # painted = movable: the left 5 columns
-    flow, mask = sparse_hint(tracks, flow_unit=2, brush=brush)
+    flow, mask = sparse_hint(tracks, flow_unit=2, brush=Brush.from_mask(brush, HEIGHT, WIDTH))
     square = _square(slice(2, 6), slice(3, 7))
     assert torch.equal(flow[2, 0], 2 * square * brush)
     assert torch.equal(mask[2], torch.maximum(square, 1 - brush))
@@ -80,15 +80,26 @@ def test_empty_brush_means_no_brush_as_in_the_demo():
     tracks = sample_tracks(Drawing(WIDTH, HEIGHT, [DrawnTrack(points=[[5, 4], [7, 3]])]), 3)
     plain = sparse_hint(tracks, flow_unit=2)
     for brush in (torch.zeros(HEIGHT, WIDTH), torch.ones(HEIGHT, WIDTH), torch.full((HEIGHT, WIDTH), 0.5)):
-        flow, mask = sparse_hint(tracks, flow_unit=2, brush=brush)
-        assert torch.equal(flow, plain[0]) and torch.equal(mask, plain[1])
-    assert static_region(None, HEIGHT, WIDTH) is None
+        assert Brush.from_mask(brush, HEIGHT, WIDTH) is None  # nothing painted, or nothing held: no brush
+    flow, mask = sparse_hint(tracks, flow_unit=2, brush=None)
+    assert torch.equal(flow, plain[0]) and torch.equal(mask, plain[1])
+
+
+@pytest.mark.parametrize("mask, message", [
+    (torch.ones(HEIGHT, WIDTH + 1), "brush: the mask is 13x10 but the image is 12x10"),
+    (torch.ones(1, HEIGHT, WIDTH), r"brush: expected a mask \[H, W\], got \[1, 10, 12\]"),
+    (torch.full((HEIGHT, WIDTH), float("nan")), "brush: contains NaN or infinite values"),
+    ([[1.0]], r"brush: expected a mask \[H, W\], got list"),
+])
+def test_a_brush_is_checked_when_made(mask, message):
+    with pytest.raises(ValueError, match=message):
+        Brush.from_mask(mask, HEIGHT, WIDTH)
 
 
 @pytest.mark.parametrize("flow_unit, brush, message", [
     (0, None, "flow_unit: expected an integer number of pixels >= 1, got 0"),
     (2.5, None, "flow_unit: expected an integer"),
-    (2, torch.ones(HEIGHT, WIDTH + 1), r"brush: expected a mask \[H, W\] = \[10, 12\]"),
+    (2, Brush(torch.ones(HEIGHT, WIDTH + 1, dtype=torch.bool)), "brush: the mask is 13x10 but the tracks' canvas is 12x10"),
 ])
 def test_errors(flow_unit, brush, message):
     tracks = sample_tracks(Drawing(WIDTH, HEIGHT, [DrawnTrack(points=[[5, 4]])]), 2)

@@ -9,15 +9,20 @@ import torch
 
 from motion_i2v.tracks.canvas import OffCanvasError, edge_margin
 from motion_i2v.tracks.sampling import sample_tracks
-from motion_i2v.tracks.value import BrushStroke, Drawing, DrawnTrack, Tracks
+from motion_i2v.tracks.value import VALUE_KEY, BrushStroke, Drawing, DrawnTrack, Tracks
 
 
 def test_tracks_dict_round_trip_and_core_dicts():
     tracks = sample_tracks(Drawing(64, 48, [DrawnTrack(points=[[0, 0], [30, 0]])]), 4)
     socket = tracks.to_tracks()
-    assert set(socket) == {"track_path", "track_visibility", "width", "height"}
-    back = Tracks.from_tracks(socket, width=1, height=1)  # the dict's own canvas wins
+    assert set(socket) == {"track_path", "track_visibility", "width", "height", VALUE_KEY}
+    assert Tracks.from_tracks(socket) is tracks  # untouched: the value made and checked already
+    copied = {key: value for key, value in socket.items() if key != VALUE_KEY}
+    back = Tracks.from_tracks(copied, width=1, height=1)  # the dict's own canvas wins
     assert (back.width, back.height) == (64, 48) and torch.equal(back.path, tracks.path)
+    edited = socket | {"track_path": socket["track_path"] + 100}  # another node changed it: checked again
+    with pytest.raises(OffCanvasError):
+        Tracks.from_tracks(edited)
     core = {"track_path": socket["track_path"], "track_visibility": socket["track_visibility"]}
     with pytest.raises(ValueError, match="carry no canvas size"):
         Tracks.from_tracks(core)

@@ -27,22 +27,24 @@ import torch
 import torch.nn.functional as F
 
 from ..checks import check_number
-from ..devices import resolve_device, resolve_dtype
-from ..flow import MAX_SIDE, check_field
+from ..devices import default_dtype, resolve_device, resolve_dtype
+from ..flow import MAX_SIDE, MotionField
 from ..media import ANIMATION_EXTENSIONS, load_image, load_mask, save_animation, save_image
 from ..memory import check_stage_memory
 from ..models.motion_augmented import PAIRINGS
-from ..pipelines.animate import AnimationSettings, animate, decode_frames, default_dtype, encode_first_frame
+from ..pipelines.animate import AnimationRequest, AnimationSettings, animate, decode_frames, encode_first_frame
 from ..pipelines.flow_gen import (
     MAX_FLOW_UNIT,
     NEGATIVE_PROMPT,
     VAE_CHUNK,
+    FlowRequest,
     TrajectoryControl,
     encode_reference,
     load_flow_model,
     predict_motion_field,
 )
-from ..sampling import SAMPLERS
+from ..sampling import SAMPLERS, SamplerSettings
+from ..tracks.brush import Brush
 from ..tracks.parsing import parse_drawing
 from ..tracks.raster import brush_mask
 from ..tracks.sampling import sample_tracks
@@ -135,9 +137,8 @@ def _check_memory(args, files: dict[str, Path], height: int, width: int, device,
     stage1 = ["flow_unet", "flow_vae", "image_vae", *(["controlnet"] if args.tracks and "controlnet" in files else [])]
     for stage, kinds in ((1, stage1), (2, ["base", "motion_modules", "image_vae"])):
         weights = sum(files[kind].stat().st_size for kind in kinds)
-        guided = args.cfg > 1 if stage == 1 else args.cfg != 1
         check_stage_memory(stage, frames=args.frames, height=height, width=width, dtype=resolve_dtype(dtype),
-                           guided=guided, weights=weights, device=device,
+                           guided=args.cfg > 1, weights=weights, device=device,
                            vae_frames=min(VAE_CHUNK, args.frames - 1) if stage == 1 else 1)
 
 
@@ -187,7 +188,7 @@ def _tiny_text_states(prompts: list[str], width: int) -> torch.Tensor:
 
 
 def _inputs(args, height: int, width: int):
-    """The image resized to [1, 3, H, W] 0..1, the brush [H, W] or None, and the tracks or None.
+    """The image resized to [1, 3, H, W] 0..1, the brush or None, and the tracks or None.
 
     Tracks and brush strokes are read on the source image (KJNodes coordinates are its pixels), then
     follow the resize, so the hint's flow unit stays in pixels of the video as in the demo.
@@ -203,6 +204,7 @@ def _inputs(args, height: int, width: int):
         brush = brush_mask(drawing)
     if brush is not None:
         brush = F.interpolate(brush[None, None], size=(height, width), mode="nearest")[0, 0]
+        brush = Brush.from_mask(brush, height, width, name="--brush")
     tracks = sample_tracks(drawing, args.frames).rescaled(width, height) if drawing and drawing.tracks else None
     return image.clamp(0, 1), brush, tracks
 
@@ -217,21 +219,20 @@ def _release(device: torch.device, started: float) -> str:
     return summary
 
 
-def _predict_field(args, files, root, image, brush, tracks, device, dtype) -> torch.Tensor:
-    """Stage 1: [F, 2, H, W] pixels."""
-    hint = None
-    if tracks is not None:
-        hint = TrajectoryControl(tracks, args.flow_unit, 1.0, brush).hint(args.frames, *image.shape[2:])
-    controlnet = files.get("controlnet") if hint is not None else None
+def _predict_field(args, files, root, image, brush, tracks, device, dtype) -> MotionField:
+    """Stage 1: the field, [F, 2, H, W] pixels."""
+    control = TrajectoryControl(tracks, args.flow_unit, 1.0, brush) if tracks is not None else None
+    controlnet = files.get("controlnet") if control is not None else None
     model = load_flow_model(files["flow_unet"], files["flow_vae"], controlnet, device=device, dtype=dtype)
     vae = load_model("image_vae", files["image_vae"], device=device)
     width_text = model.unet.config.cross_attention_dim
     texts = [args.prompt, args.negative]
     states = (_tiny_text_states(texts, width_text) if args.tiny else _text_states(root / STAGE1_TEXT, texts, device))
+    request = FlowRequest(model.spec, *image.shape[2:], states[:1], states[1:], frames=args.frames,
+                          settings=SamplerSettings(args.steps, args.cfg, args.sampler), seed=args.seed,
+                          control=control, brush=brush)
     latent = encode_reference(vae, image, torch.Generator().manual_seed(args.seed))
-    return predict_motion_field(model, latent, states[:1], states[1:], hint=hint, brush=brush, frames=args.frames,
-                                steps=args.steps, guidance=args.cfg, sampler=args.sampler, seed=args.seed,
-                                callback=_progress("stage 1"))
+    return MotionField(predict_motion_field(model, latent, request, callback=_progress("stage 1")))
 
 
 def _stage2_vae(files, root, device):
@@ -242,18 +243,18 @@ def _stage2_vae(files, root, device):
     return load_model("image_vae", files["image_vae"], device=device)
 
 
-def _render(args, files, root, image, brush, field, device, dtype) -> torch.Tensor:
+def _render(args, files, root, image, brush, field: MotionField, device, dtype) -> torch.Tensor:
     """Stage 2: [F, 3, H, W] frames 0..1."""
     unet = load_animator_files(files["base"], files["motion_modules"], device=device, dtype=dtype)
     vae = _stage2_vae(files, root, device)
     texts = [args.prompt, args.negative]
     width_text = unet.config.cross_attention_dim
     states = (_tiny_text_states(texts, width_text) if args.tiny else _text_states(root / STAGE2_TEXT, texts, device))
+    settings = AnimationSettings(steps=args.steps, cfg=args.cfg, sampler=args.sampler, pairing=args.pairing)
+    request = AnimationRequest(unet.config, *image.shape[2:], field, states[:1], states[1:], settings, brush)
     generator = torch.Generator().manual_seed(args.seed)
     reference = encode_first_frame(vae, image, generator)
-    settings = AnimationSettings(steps=args.steps, cfg=args.cfg, sampler=args.sampler, pairing=args.pairing)
-    latents = animate(unet, reference, field, states[:1], states[1:], brush=brush, settings=settings,
-                      generator=generator, callback=_progress("stage 2"))
+    latents = animate(unet, reference, request, generator=generator, callback=_progress("stage 2"))
     del unet
     return decode_frames(vae, latents)
 
@@ -295,12 +296,11 @@ def run(args) -> int:
         image, brush, tracks = _inputs(args, height, width)
         started = time.perf_counter()
         field = _predict_field(args, files, root, image, brush, tracks, device, dtype)
-        check_field(field)
         stage1, started = _release(device, started), time.perf_counter()
         frames = _render(args, files, root, image, brush, field, device, dtype)
         stage2 = _release(device, started)
     save_animation(frames, args.out, fps=args.fps)
-    save_image(field_strip(field), strip_path(args.out))
+    save_image(field_strip(field.flow), strip_path(args.out))
     print(f"wrote {args.out} ({args.frames} frames, {width}x{height}) and {strip_path(args.out)}; stage 1: {stage1}; "
           f"stage 2: {stage2}; on {device}")
     if args.tiny:

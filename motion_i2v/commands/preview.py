@@ -25,6 +25,7 @@ from ..media import (
 )
 from ..memory import check_memory
 from ..preview import preview_bytes, warp_preview
+from ..tracks.brush import Brush
 from ..tracks.dense import dense_field
 from ..tracks.parsing import parse_drawing
 from ..tracks.raster import brush_mask
@@ -102,13 +103,9 @@ def _motion(args, cameras, height: int, width: int):
         with open(args.tracks, encoding="utf-8") as handle:
             drawing = parse_drawing(handle.read(), width, height)
         if args.brush is not None:
-            brush = load_mask(args.brush)
-            if tuple(brush.shape) != (height, width):
-                raise ValueError(
-                    f"--brush: the mask is {brush.shape[1]}x{brush.shape[0]} but the image is {width}x{height}"
-                )
+            brush = Brush.from_mask(load_mask(args.brush), height, width, name="--brush")
         else:
-            brush = brush_mask(drawing) if drawing.strokes else None
+            brush = Brush.from_mask(brush_mask(drawing), height, width) if drawing.strokes else None
         field = dense_field(sample_tracks(drawing, args.frames), args.radius, brush)
     for preset, amount in cameras:
         field = camera_field(preset, args.frames, height, width, amount, easing=args.camera_easing, scene=field)

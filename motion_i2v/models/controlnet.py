@@ -3,7 +3,8 @@
 A copy of the flow UNet's encoder (conv_in, time and stride embeddings, down blocks and mid block,
 motion modules included) whose input is the UNet's 8-channel sample plus an embedding of the
 5-channel control at latent resolution, ``[flow-VAE latent of the sparse flow (4, unscaled),
-mask (1)]`` (OFFICIAL.md 2). Zero-initialised 1x1 convolutions turn every skip state and the mid
+mask (1)]`` (https://github.com/G-U-N/Motion-I2V/blob/bc787e167610a2c6f4d569eca71fb6a26e5b8c56/flowgen/models/controlnet.py#L93-L140,
+built at https://github.com/G-U-N/Motion-I2V/blob/bc787e167610a2c6f4d569eca71fb6a26e5b8c56/scripts/app.py#L451-L465). Zero-initialised 1x1 convolutions turn every skip state and the mid
 output into residuals for the UNet, multiplied by the conditioning scale.
 """
 

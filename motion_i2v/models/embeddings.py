@@ -1,7 +1,8 @@
 """The per-frame time embedding of the inflated UNet and its ControlNet.
 
 ``emb[b, f] = time_embedding(time_proj(t[b, f])) + stride_embedding(time_proj(stride[b, f]))``
-(OFFICIAL.md 1.2): the flow UNet adds the embedding of each frame's offset in the source video
+(https://github.com/G-U-N/Motion-I2V/blob/bc787e167610a2c6f4d569eca71fb6a26e5b8c56/flowgen/models/unet3d.py#L426-L442):
+the flow UNet adds the embedding of each frame's offset in the source video
 (``stride``) to the timestep embedding; stage 2 has no stride embedding but gives frame 0 its own
 timestep. The modules sit at the model's top level, under the official key names.
 """

@@ -1,4 +1,5 @@
-"""Motion-augmented temporal attention: the stage-2 "forward" motion modules (OFFICIAL.md 3.2).
+"""Motion-augmented temporal attention: the stage-2 "forward" motion modules
+(https://github.com/G-U-N/Motion-I2V/blob/bc787e167610a2c6f4d569eca71fb6a26e5b8c56/animation/models/forward_motion_module.py#L447-L619).
 
 In every temporal attention of the animation UNet, the layer-normed frame-0 features are
 forward-splatted along the motion field to every later frame, and the frames attend over both
@@ -18,12 +19,15 @@ warped token of (sample b, frame i) comes from the frame-0 feature of sample
 ``(b * (F-1) + i - 1) % B`` (fx4's "batching quirk"). With the CFG batch [uncond, cond] the
 two halves' references alternate frame by frame. The released weights were fine-tuned with this
 pairing, so it is the default ("official"); "per_sample" warps every sample's own reference, the
-intended behaviour, which the weights were not trained with.
+intended behaviour, which the weights were not trained with. A host that lays the CFG batch out in
+another order (ComfyUI runs [positive, negative] or [negative, positive] as memory allows) says where
+each of its samples sits in the official [negative, positive] batch (``MotionGuidance.order``), and
+gets the official pairing all the same.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -50,12 +54,15 @@ class MotionGuidance:
     ``flow``: [F, 2, H, W] (shared by the whole batch) or [B, F, 2, H, W] float pixels at image
     resolution, channel 0 = dx, frame 0 = 0, the displacement of the reference frame to frame i.
     ``pairing``: which sample's frame-0 feature is warped for each sample (see the module doc).
+    ``order``: for each sample of the UNet batch, its index in the official CFG batch [negative,
+    positive] (a permutation of 0..B-1); None when the UNet batch is in that order.
     The field is resized once per feature size and kept (the attention runs at 4 sizes, 42 times
     per UNet call at the official configuration).
     """
 
     flow: torch.Tensor
     pairing: str = "official"
+    order: tuple[int, ...] | None = None
     _resized: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -68,6 +75,12 @@ class MotionGuidance:
         if flow.ndim == 4:
             object.__setattr__(self, "flow", flow[None])
 
+    def in_order(self, order) -> MotionGuidance:
+        """The same guidance for a UNet batch laid out as ``order`` (see ``order``); shares the resized fields."""
+        guidance = replace(self, order=tuple(order))
+        object.__setattr__(guidance, "_resized", self._resized)
+        return guidance
+
     def at(self, height: int, width: int) -> torch.Tensor:
         """The field at a feature size: [B, F, 2, height, width] float32, vectors in feature pixels."""
         key = (height, width)
@@ -79,12 +92,21 @@ class MotionGuidance:
         return self._resized[key]
 
 
-def reference_sources(batch: int, frames: int, pairing: str) -> torch.Tensor:
-    """Which sample's frame 0 is warped to each (sample, frame >= 1): [B * (F-1)] int64, sample-major."""
+def reference_sources(batch: int, frames: int, pairing: str, order: tuple[int, ...] | None = None) -> torch.Tensor:
+    """Which sample's frame 0 is warped to each (sample, frame >= 1): [B * (F-1)] int64, sample-major.
+
+    ``order``: each sample's index in the official batch (None: the batch is in the official order).
+    """
     slots = torch.arange(batch * (frames - 1))
-    if pairing == "official":
+    if pairing == "per_sample":
+        return slots // (frames - 1)
+    if order is None:
         return slots % batch  # the official .repeat(F-1) tiling
-    return slots // (frames - 1)
+    if sorted(order) != list(range(batch)):
+        raise ValueError(f"motion guidance: order must place the {batch} samples of the batch, got {order}")
+    position = torch.tensor(order)  # sample -> its index in the official batch
+    official_slots = position[slots // (frames - 1)] * (frames - 1) + slots % (frames - 1)
+    return torch.argsort(position)[official_slots % batch]
 
 
 def warp_reference(hidden: torch.Tensor, guidance: MotionGuidance, height: int, width: int) -> torch.Tensor:
@@ -103,7 +125,7 @@ def warp_reference(hidden: torch.Tensor, guidance: MotionGuidance, height: int, 
         )
     flow = rearrange(flow[:, 1:].expand(batch, -1, -1, -1, -1), "b f two h w -> (b f) two h w")
     reference = rearrange(hidden[:, 0].detach().float(), "(b h w) c -> b c h w", h=height, w=width)
-    sources = reference[reference_sources(batch, frames, guidance.pairing).to(hidden.device)]
+    sources = reference[reference_sources(batch, frames, guidance.pairing, guidance.order).to(hidden.device)]
     warped = forward_splat(sources, flow, mode="avg")
     warped = rearrange(warped, "(b f) c h w -> (b h w) f c", b=batch, c=channels)
     return warped.to(hidden.dtype)
@@ -117,7 +139,7 @@ def augmented_attention(attn: TemporalAttention, hidden: torch.Tensor, warped: t
     Returns [N, F, C].
     """
     frames = hidden.shape[1]
-    positions = attn.pos_encoder.pe[0, : 2 * frames - 1].to(hidden.dtype)
+    positions = attn.pos_encoder.pe[0, : 2 * frames - 1].to(hidden)
     queries = hidden + positions[0::2]
     keys = torch.cat([queries, warped + positions[1::2]], dim=1)
     q, k, v = (split_heads(proj(tokens), attn.heads) for proj, tokens in
@@ -125,12 +147,18 @@ def augmented_attention(attn: TemporalAttention, hidden: torch.Tensor, warped: t
     return attn.to_out(merge_heads(F.scaled_dot_product_attention(q, k, v)))
 
 
+def max_guided_frames(max_positions: int) -> int:
+    """The most frames one pass renders: 2F-1 interleaved tokens fit ``max_positions`` PE positions (16 for 32)."""
+    return (max_positions + 1) // 2
+
+
 def check_frames(frames: int, max_positions: int) -> None:
     """Raise unless 2F-1 interleaved tokens fit the positional table (F <= 16 for max_len 32)."""
-    if 2 * frames - 1 > max_positions:
+    if frames > max_guided_frames(max_positions):
         raise ValueError(
             f"frames: the motion-augmented attention interleaves 2F-1 tokens and the positional "
-            f"encoding has {max_positions} positions, so at most {(max_positions + 1) // 2} frames; got {frames}"
+            f"encoding has {max_positions} positions, so at most {max_guided_frames(max_positions)} frames; "
+            f"got {frames}"
         )
 
 

@@ -10,6 +10,10 @@ Module and parameter names follow the official checkpoints key for key
 ``TemporalCall`` carrying the feature map's size and the UNet call's ``temporal_context``. The
 processor adds the positional encoding itself, so a processor that attends over another sequence
 (stage 2 interleaves warped tokens) places the encoding where it needs it.
+
+Layers take ``operations`` (default ``torch.nn``): anything with ``Linear``, ``LayerNorm`` and
+``GroupNorm`` of torch's signatures, so a host can build them with its own casting layers (ComfyUI's
+``comfy.ops``) without the engine knowing it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
-from diffusers.models.attention import FeedForward
 from einops import rearrange
 from torch import nn
 
@@ -71,7 +74,7 @@ class TemporalAttnProcessor:
     """Plain AnimateDiff temporal self-attention: PE over frames 0..F-1, then softmax attention over F."""
 
     def __call__(self, attn: TemporalAttention, hidden: torch.Tensor, call: TemporalCall) -> torch.Tensor:
-        hidden = hidden + attn.pos_encoder.pe[:, : hidden.shape[1]].to(hidden.dtype)
+        hidden = hidden + attn.pos_encoder.pe[:, : hidden.shape[1]].to(hidden)
         query, key, value = (split_heads(proj(hidden), attn.heads) for proj in (attn.to_q, attn.to_k, attn.to_v))
         out = F.scaled_dot_product_attention(query, key, value)
         return attn.to_out(merge_heads(out))
@@ -83,13 +86,13 @@ Processor = Callable[["TemporalAttention", torch.Tensor, TemporalCall], torch.Te
 class TemporalAttention(nn.Module):
     """Temporal self-attention weights (to_q, to_k, to_v without bias; to_out = Linear + Dropout)."""
 
-    def __init__(self, channels: int, heads: int, max_len: int):
+    def __init__(self, channels: int, heads: int, max_len: int, operations=nn):
         super().__init__()
         self.heads = heads
-        self.to_q = nn.Linear(channels, channels, bias=False)
-        self.to_k = nn.Linear(channels, channels, bias=False)
-        self.to_v = nn.Linear(channels, channels, bias=False)
-        self.to_out = nn.Sequential(nn.Linear(channels, channels), nn.Dropout(0.0))
+        self.to_q = operations.Linear(channels, channels, bias=False)
+        self.to_k = operations.Linear(channels, channels, bias=False)
+        self.to_v = operations.Linear(channels, channels, bias=False)
+        self.to_out = nn.Sequential(operations.Linear(channels, channels), nn.Dropout(0.0))
         self.pos_encoder = PositionalEncoding(channels, max_len)
         self.processor: Processor = TemporalAttnProcessor()
 
@@ -98,17 +101,44 @@ class TemporalAttention(nn.Module):
         return self.processor(self, hidden, call)
 
 
+class Geglu(nn.Module):
+    """``proj`` to twice the width, then value * GELU(gate) (Shazeer 2020, "GLU Variants Improve Transformer")."""
+
+    def __init__(self, channels: int, inner: int, operations=nn):
+        super().__init__()
+        self.proj = operations.Linear(channels, 2 * inner)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        value, gate = self.proj(hidden).chunk(2, dim=-1)
+        return value * F.gelu(gate)
+
+
+class FeedForward(nn.Module):
+    """diffusers' ``FeedForward(activation_fn="geglu")`` key for key (``net.0.proj``, ``net.2``), 4x wide."""
+
+    def __init__(self, channels: int, operations=nn):
+        super().__init__()
+        inner = 4 * channels
+        self.net = nn.ModuleList([Geglu(channels, inner, operations), nn.Dropout(0.0),
+                                  operations.Linear(inner, channels)])
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        for layer in self.net:
+            hidden = layer(hidden)
+        return hidden
+
+
 class TemporalTransformerBlock(nn.Module):
     """Pre-norm residual temporal attentions (``norms.i`` + ``attention_blocks.i``), then a GEGLU feed-forward."""
 
-    def __init__(self, channels: int, heads: int, attention_blocks: int, max_len: int):
+    def __init__(self, channels: int, heads: int, attention_blocks: int, max_len: int, operations=nn):
         super().__init__()
         self.attention_blocks = nn.ModuleList(
-            TemporalAttention(channels, heads, max_len) for _ in range(attention_blocks)
+            TemporalAttention(channels, heads, max_len, operations) for _ in range(attention_blocks)
         )
-        self.norms = nn.ModuleList(nn.LayerNorm(channels) for _ in range(attention_blocks))
-        self.ff = FeedForward(channels, activation_fn="geglu")
-        self.ff_norm = nn.LayerNorm(channels)
+        self.norms = nn.ModuleList(operations.LayerNorm(channels) for _ in range(attention_blocks))
+        self.ff = FeedForward(channels, operations)
+        self.ff_norm = operations.LayerNorm(channels)
 
     def forward(self, hidden: torch.Tensor, call: TemporalCall) -> torch.Tensor:
         for attention, norm in zip(self.attention_blocks, self.norms):
@@ -119,14 +149,14 @@ class TemporalTransformerBlock(nn.Module):
 class TemporalTransformer(nn.Module):
     """GroupNorm per frame, Linear in, temporal transformer blocks, Linear out, residual."""
 
-    def __init__(self, channels: int, heads: int, layers: int, attention_blocks: int, max_len: int):
+    def __init__(self, channels: int, heads: int, layers: int, attention_blocks: int, max_len: int, operations=nn):
         super().__init__()
-        self.norm = nn.GroupNorm(MOTION_NORM_GROUPS, channels, eps=1e-6)
-        self.proj_in = nn.Linear(channels, channels)
+        self.norm = operations.GroupNorm(MOTION_NORM_GROUPS, channels, eps=1e-6)
+        self.proj_in = operations.Linear(channels, channels)
         self.transformer_blocks = nn.ModuleList(
-            TemporalTransformerBlock(channels, heads, attention_blocks, max_len) for _ in range(layers)
+            TemporalTransformerBlock(channels, heads, attention_blocks, max_len, operations) for _ in range(layers)
         )
-        self.proj_out = nn.Linear(channels, channels)
+        self.proj_out = operations.Linear(channels, channels)
 
     def forward(self, hidden: torch.Tensor, frames: int, context: Any = None) -> torch.Tensor:
         """``hidden``: [(B F), C, H, W] -> [(B F), C, H, W]."""
@@ -143,9 +173,9 @@ class TemporalTransformer(nn.Module):
 class MotionModule(nn.Module):
     """One AnimateDiff "Vanilla" temporal module (the key level ``motion_modules.N``)."""
 
-    def __init__(self, channels: int, heads: int, layers: int, attention_blocks: int, max_len: int):
+    def __init__(self, channels: int, heads: int, layers: int, attention_blocks: int, max_len: int, operations=nn):
         super().__init__()
-        self.temporal_transformer = TemporalTransformer(channels, heads, layers, attention_blocks, max_len)
+        self.temporal_transformer = TemporalTransformer(channels, heads, layers, attention_blocks, max_len, operations)
 
     def forward(self, hidden: torch.Tensor, frames: int, context: Any = None) -> torch.Tensor:
         if frames > self.max_len:

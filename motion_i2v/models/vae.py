@@ -1,8 +1,8 @@
 """The VAEs: the 2-channel flow VAE of stage 1 and the SD1.5 image VAE, both diffusers ``AutoencoderKL``.
 
 The official files use diffusers-0.11 names for the mid-block attention
-(``query/key/value/proj_attn``); modern diffusers calls them ``to_q/to_k/to_v/to_out.0``, same shapes
-(official_layout/README.md). ``to_modern_keys`` / ``to_official_keys`` translate in both directions.
+(``query/key/value/proj_attn``, as the pinned diffusers 0.11.1 saved them:
+https://github.com/G-U-N/Motion-I2V/blob/bc787e167610a2c6f4d569eca71fb6a26e5b8c56/environment.yaml#L102); modern diffusers calls them ``to_q/to_k/to_v/to_out.0``, same shapes. ``to_modern_keys`` / ``to_official_keys`` translate in both directions.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ _NEW_PATTERN = re.compile(_ATTENTION + r"(to_q|to_k|to_v|to_out\.0)\.")
 # Keys that only describe the diffusers class, never its architecture.
 _CONFIG_IGNORED = {"_class_name", "_diffusers_version", "_name_or_path"}
 
-FLOW_LATENT_SCALE = 0.18215  # the flow latents are scaled like SD's (OFFICIAL.md 1.1)
+# The flow latents are scaled like SD's:
+# https://github.com/G-U-N/Motion-I2V/blob/bc787e167610a2c6f4d569eca71fb6a26e5b8c56/train_ctrl_flow_gen_dot.py#L680
+FLOW_LATENT_SCALE = 0.18215
 
 
 def build_vae(config: dict) -> AutoencoderKL:

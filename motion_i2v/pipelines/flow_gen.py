@@ -1,6 +1,8 @@
 """Stage 1: predict a motion field from one image, text, and optional trajectories and brush.
 
-The official ``FlowGenPipeline`` with the demo's defaults (OFFICIAL.md 1-2, 9):
+The official ``FlowGenPipeline`` with the demo's defaults
+(https://github.com/G-U-N/Motion-I2V/blob/bc787e167610a2c6f4d569eca71fb6a26e5b8c56/flowgen/pipelines/pipeline_flow_gen.py#L392-L547,
+called from https://github.com/G-U-N/Motion-I2V/blob/bc787e167610a2c6f4d569eca71fb6a26e5b8c56/scripts/app.py#L431-L490):
 
 1. The reference image, in [0, 1] (not [-1, 1]), is encoded by the SD1.5 VAE, sampled, x 0.18215,
    and repeated over the frames: ``image_latent`` (``encode_reference``; ComfyUI nodes use the core VAE).
@@ -8,10 +10,13 @@ The official ``FlowGenPipeline`` with the demo's defaults (OFFICIAL.md 1-2, 9):
    ``(flow01 - 0.5) * mask + 0.5`` is encoded by the flow VAE (sampled, NOT scaled), and the mask
    nearest-downsampled to latent size (the top-left pixel of each 8x8 cell): 5 control channels.
 3. DDIM (25 steps, eta 0) from Gaussian noise over F-1 frames of 4-channel flow latents; each step the
-   UNet sees ``[image_latent, x]`` (8 channels), per-frame strides 8, 16, ..., 8 (F-1), the ControlNet
-   residuals, and classifier-free guidance (7) acts on the text only.
+   UNet sees ``[image_latent, x]`` (8 channels), per-frame strides s, 2s, ..., s (F-1) (s = 8 officially, see
+   ``frame_strides``), the ControlNet residuals, and classifier-free guidance (7) acts on the text only.
 4. The flow VAE decodes ``x / 0.18215`` frame by frame; ``flow = clamp(2 dec - 1, -1, 1) * [W, H]``,
    zeroed outside the motion brush; a zero frame 0 is prepended.
+
+A run is described by a ``FlowRequest``, checked once when made (before any model moves); the brush acts as
+officially, through the hint's explicit "no motion" and the zeroing of step 4, which hold for every sampler.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import cached_property
+
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL
@@ -26,20 +32,23 @@ from einops import rearrange, repeat
 
 from ..checks import check_number
 from ..flow import from_normalized, to_normalized
-from ..models import ControlResiduals, TrajectoryControlNet, UNet3D
-from ..sampling import SAMPLERS, Callback, check_steps, sample
-from ..tracks.brush import static_region
+from ..models import ControlResiduals, TrajectoryControlNet, UNet3D, UNet3DConfig
+from ..sampling import Callback, SamplerSettings, check_seed, sample, seeded
+from ..tracks.brush import Brush
 from ..tracks.hint import sparse_hint
 from ..tracks.value import Tracks
 from ..weights.loader import load_models
 
 LATENT_SCALE = 0.18215  # SD's latent scale, used for the image and the flow latents alike
 FRAME_STRIDE = 8  # source-video frames between generated frames, as the model was trained
+# The widest stride accepted: at 16 frames its last offset is 240, twice the largest the model ever saw (120).
+MAX_FRAME_STRIDE = 16
+TRAINED_MAX_OFFSET = 120  # the largest per-frame offset in training (2D stage: random 1..120; 3D stages: 8..120)
 DEFAULT_FRAMES, DEFAULT_STEPS, DEFAULT_GUIDANCE = 16, 25, 7.0
 TRAINED_SIZE = (320, 512)  # (H, W) of the released weights' final training stage
 VAE_CHUNK = 4  # frames per flow-VAE call: bounds memory at full size; results do not depend on it
-MAX_GUIDANCE = 30.0  # classifier-free guidance scales accepted by both stages (the official demo uses 7)
 MAX_FLOW_UNIT = 1024  # pixels: the largest half-side of a track's hint square
+MAX_STRENGTH = 10.0  # the largest ControlNet conditioning scale accepted (the demo uses 1)
 # The demo's hard-coded negative prompt (app.py), for callers that want the official setting.
 NEGATIVE_PROMPT = (
     "(blur, haze, deformed iris, deformed pupils, semi-realistic, cgi, 3d, render, sketch, cartoon, drawing, "
@@ -59,20 +68,36 @@ class FlowModel:
     flow_vae: AutoencoderKL
     controlnet: TrajectoryControlNet | None = None
 
+    @property
+    def spec(self) -> FlowModelSpec:
+        return FlowModelSpec(self.unet.config, self.controlnet is not None)
+
+
+@dataclass(frozen=True)
+class FlowModelSpec:
+    """What a stage-1 request must fit, known before any weight moves: the flow UNet's config and whether the
+    trajectory ControlNet is loaded."""
+
+    config: UNet3DConfig
+    controlnet: bool
+
+    @property
+    def max_frames(self) -> int:
+        """The longest field, frame 0 included: the temporal attention's positions for frames 1..F-1, plus frame 0."""
+        return self.config.motion_max_len + 1
+
 
 @dataclass(frozen=True)
 class TrajectoryHint:
     """A sparse motion hint for the ControlNet.
 
     ``flow``: [F, 2, H, W] float32 pixels incl. frame 0 (``tracks.hint.sparse_hint``); ``mask``: [F, H, W]
-    1 = hinted; ``strength``: the ControlNet conditioning scale (official 1.0); ``brush``: optional
-    [H, W] motion brush (1 = may move) used when the pipeline is given none.
+    1 = hinted; ``strength``: the ControlNet conditioning scale (official 1.0).
     """
 
     flow: torch.Tensor
     mask: torch.Tensor
     strength: float = 1.0
-    brush: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         frames, _, height, width = self.flow.shape
@@ -85,31 +110,25 @@ class TrajectoryHint:
 class TrajectoryControl:
     """Tracks, the hint's square half-size, the ControlNet strength and an optional brush, not yet rasterised.
 
-    ``trajectories``: on their own ``width x height`` canvas; ``brush``: [H, W] on that canvas, 1 = may
-    move. ``hint`` rasterises for an image of another size or frame count (points, square size and
-    brush follow the image).
+    ``trajectories``: F frames on their ``width x height`` canvas, which must be the image's (nothing is resampled
+    or rescaled here); ``flow_unit``: pixels of that canvas; ``brush``: on that canvas, or None.
     """
 
     trajectories: Tracks
     flow_unit: int = 64
     strength: float = 1.0
-    brush: torch.Tensor | None = None
+    brush: Brush | None = None
 
     def __post_init__(self) -> None:
         check_number(self.flow_unit, "flow_unit", low=1, high=MAX_FLOW_UNIT, integer=True)
-        static_region(self.brush, self.trajectories.height, self.trajectories.width)
-        if not 0 <= self.strength <= 10:
-            raise ValueError(f"strength: expected 0..10, got {self.strength}")
+        check_number(self.strength, "strength", low=0, high=MAX_STRENGTH)
+        if self.brush is not None:
+            self.brush.check_size(self.trajectories.height, self.trajectories.width, "the tracks' canvas")
 
-    def hint(self, frames: int, height: int, width: int) -> TrajectoryHint:
-        """The sparse hint for ``frames`` frames of a ``width x height`` image."""
-        tracks = self.trajectories.rescaled(width, height).resampled(frames)
-        scale = (width / self.trajectories.width * height / self.trajectories.height) ** 0.5
-        brush = self.brush
-        if brush is not None and tuple(brush.shape) != (height, width):
-            brush = F.interpolate(brush[None, None].float(), size=(height, width), mode="nearest")[0, 0]
-        flow, mask = sparse_hint(tracks, max(1, round(self.flow_unit * scale)), brush)
-        return TrajectoryHint(flow, mask, self.strength, brush)
+    def hint(self) -> TrajectoryHint:
+        """The sparse hint of the tracks, at their canvas size and frame count."""
+        flow, mask = sparse_hint(self.trajectories, self.flow_unit, self.brush)
+        return TrajectoryHint(flow, mask, self.strength)
 
 
 def load_flow_model(unet, flow_vae, controlnet=None, *, device="cpu", dtype="fp32") -> FlowModel:
@@ -124,9 +143,17 @@ def load_flow_model(unet, flow_vae, controlnet=None, *, device="cpu", dtype="fp3
     return FlowModel(models["flow_unet"], models["flow_vae"], models.get("controlnet"))
 
 
-def frame_strides(frames: int) -> torch.Tensor:
-    """[1, F-1] int64: 8, 16, ..., 8 (F-1), the source-video offsets of frames 1..F-1."""
-    return torch.arange(1, frames, dtype=torch.int64)[None] * FRAME_STRIDE
+def frame_strides(frames: int, stride: int = FRAME_STRIDE) -> torch.Tensor:
+    """[1, F-1] int64: s, 2s, ..., s (F-1), the source-video offsets of frames 1..F-1 (s = ``stride``).
+
+    The UNet adds ``stride_embedding(time_proj(offset))`` to each frame's time embedding: the offset says how far
+    in source-video time the predicted frame lies. The single-frame stage was trained on random offsets 1..120,
+    the motion modules and the full model at s = 8 only (8, 16, ..., 120 for 16 frames). A smaller s asks for the
+    motion of a shorter time span (slower motion per frame), with offsets the frame-wise embedding knows but a
+    spacing the motion modules never saw; a larger s asks for a longer span, and offsets past 120 (s > 8 at 16
+    frames) are outside anything the model was trained on.
+    """
+    return torch.arange(1, frames, dtype=torch.int64)[None] * stride
 
 
 @torch.no_grad()
@@ -220,70 +247,115 @@ def check_size(height: int, width: int, name: str = "image") -> None:
                          f"at 512x320), got {width}x{height}")
 
 
-def check_request(image_latent: torch.Tensor, text: torch.Tensor, negative_text: torch.Tensor | None, *, frames: int,
-                  steps: int, sampler: str, hint: TrajectoryHint | None, brush: torch.Tensor | None,
-                  max_frames: int, guidance: float = DEFAULT_GUIDANCE, eta: float = 0.0) -> None:
-    """All input checks of ``predict_motion_field``, before any network runs."""
-    check_number(guidance, "cfg", low=0, high=MAX_GUIDANCE)
-    check_number(eta, "eta", low=0, high=1)
-    if image_latent.ndim != 4 or image_latent.shape[:2] != (1, 4):
-        raise ValueError(f"image_latent: expected [1, 4, h, w], got {list(image_latent.shape)}")
-    for name, states in (("text", text), ("negative_text", negative_text)):
-        if states is not None and (states.ndim != 3 or states.shape[0] != 1):
-            raise ValueError(f"{name}: expected prompt embeddings [1, T, D], got {list(states.shape)}")
-    if not 2 <= frames <= max_frames:
-        raise ValueError(f"frames: expected 2..{max_frames} (frame 0 is the image), got {frames}")
-    check_steps(steps)
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler: expected one of {list(SAMPLERS)}, got {sampler!r}")
-    height, width = image_latent.shape[-2] * 8, image_latent.shape[-1] * 8
-    if hint is not None and tuple(hint.flow.shape[-2:]) != (height, width):
-        raise ValueError(f"control: the hint is {hint.flow.shape[-1]}x{hint.flow.shape[-2]} but the image is "
-                         f"{width}x{height}")
-    if hint is not None and hint.flow.shape[0] != frames:
-        raise ValueError(f"control: the hint has {hint.flow.shape[0]} frames, expected {frames}")
-    static_region(brush, height, width)
+def check_text(states: torch.Tensor, name: str, width: int) -> None:
+    """Raise unless ``states`` are one prompt's text states [1, T, ``width``] (``width``: the UNet's)."""
+    if not isinstance(states, torch.Tensor) or states.ndim != 3 or states.shape[0] != 1 or states.shape[2] != width:
+        shape = list(states.shape) if isinstance(states, torch.Tensor) else type(states).__name__
+        raise ValueError(f"{name}: expected SD1.5 text states [1, T, {width}], got {shape}; encode the prompt with "
+                         "the SD1.5 CLIP")
 
 
-def predict_motion_field(model: FlowModel, image_latent: torch.Tensor, text: torch.Tensor,
-                         negative_text: torch.Tensor | None = None, *, hint: TrajectoryHint | None = None,
-                         brush: torch.Tensor | None = None, frames: int = DEFAULT_FRAMES, steps: int = DEFAULT_STEPS,
-                         guidance: float = DEFAULT_GUIDANCE, sampler: str = "ddim", eta: float = 0.0, seed: int = 0,
-                         callback: Callback | None = None) -> torch.Tensor:
-    """Predict the motion field of an image: [F, 2, H, W] float32 pixels, frame 0 = 0 (``flow.py``).
+@dataclass(frozen=True, eq=False)
+class FlowRequest:
+    """One stage-1 run, checked as a whole when made: before any model moves or the image is encoded.
 
-    ``image_latent``: [1, 4, H/8, W/8] reference latent, already x 0.18215 (``encode_reference``).
-    ``text`` / ``negative_text``: [1, T, D] CLIP states. ``hint``: trajectory control (needs the
-    ControlNet). ``brush``: [H, W], 1 = may move; the predicted flow is zeroed elsewhere (the hint's
-    brush when None). ``seed``: drives every random draw, on the CPU so results match across devices.
-    ``callback(step, total)`` after every denoising step.
+    ``model``: what it must fit (``FlowModel.spec``, or the loader's before loading). ``height``, ``width``: the
+    image's size. ``text`` / ``negative_text``: [1, T, D] CLIP states (the negative pass runs only when
+    ``settings.guided``). ``frames``: of the field, frame 0 included. ``seed``: drives every random draw, on the
+    CPU, so results match across devices. ``control``: tracks on the image's canvas with ``frames`` frames
+    (needs the ControlNet). ``brush``: at the image's size; without it, the control's brush applies. ``stride``:
+    source-video frames between predicted frames (``frame_strides``; the model was trained at 8).
+
+    Nothing is resampled: a control of another size or frame count is refused, naming both.
     """
-    max_frames = model.unet.config.motion_max_len + 1
-    brush = hint.brush if brush is None and hint is not None else brush
-    check_request(image_latent, text, negative_text, frames=frames, steps=steps, sampler=sampler, hint=hint,
-                  brush=brush, max_frames=max_frames, guidance=guidance, eta=eta)
-    if hint is not None and model.controlnet is None:
-        raise ValueError("control: a trajectory hint needs the ControlNet; load the flow model with its "
-                         "controlnet file")
-    height, width = image_latent.shape[-2] * 8, image_latent.shape[-1] * 8
+
+    model: FlowModelSpec
+    height: int
+    width: int
+    text: torch.Tensor
+    negative_text: torch.Tensor | None = None
+    frames: int = DEFAULT_FRAMES
+    settings: SamplerSettings = SamplerSettings()
+    seed: int = 0
+    control: TrajectoryControl | None = None
+    brush: Brush | None = None
+    stride: int = FRAME_STRIDE
+
+    def __post_init__(self) -> None:
+        check_size(self.height, self.width)
+        check_number(self.frames, "frames", low=2, high=self.model.max_frames, integer=True)
+        check_number(self.stride, "stride", low=1, high=MAX_FRAME_STRIDE, integer=True)
+        check_seed(self.seed)
+        check_text(self.text, "positive", self.model.config.cross_attention_dim)
+        if self.negative_text is not None:
+            check_text(self.negative_text, "negative", self.model.config.cross_attention_dim)
+        if self.brush is not None:
+            self.brush.check_size(self.height, self.width, "the image")
+        if self.control is not None:
+            self._check_control(self.control)
+
+    def _check_control(self, control: TrajectoryControl) -> None:
+        if not isinstance(control, TrajectoryControl):
+            raise ValueError("control: expected a Motion-I2V control (from Motion-I2V Trajectory Control), got "
+                             f"{type(control).__name__}")
+        tracks = control.trajectories
+        if not self.model.controlnet:
+            raise ValueError("control: the flow model was loaded without its ControlNet; choose the controlnet file "
+                             "in Motion-I2V Load Flow Model")
+        if (tracks.width, tracks.height) != (self.width, self.height):
+            raise ValueError(f"control: the tracks are on a {tracks.width}x{tracks.height} canvas but the image is "
+                             f"{self.width}x{self.height}; give Motion-I2V Trajectories this image (or its width and "
+                             "height)")
+        if tracks.frames != self.frames:
+            raise ValueError(f"frames: the field is to have {self.frames} frames but the control's tracks have "
+                             f"{tracks.frames} (the frames of Motion-I2V Trajectories); set both to the same number")
+
+    @property
+    def held(self) -> Brush | None:
+        """The brush in effect: the request's, else the control's."""
+        if self.brush is not None or self.control is None:
+            return self.brush
+        return self.control.brush
+
+
+def predict_motion_field(model: FlowModel, image_latent: torch.Tensor, request: FlowRequest,
+                         callback: Callback | None = None) -> torch.Tensor:
+    """Predict the motion field of an image: [F, 2, H, W] float32 pixels on the CPU, frame 0 = 0 (``flow.py``).
+
+    ``image_latent``: [1, 4, H/8, W/8] reference latent of the request's image, already x 0.18215
+    (``encode_reference``). ``request``: made for this model (``model.spec``). ``callback(step, total)`` after
+    every denoising step.
+    """
+    if model.spec != request.model:
+        raise ValueError("request: made for another flow model (its UNet config or ControlNet differ)")
+    height, width, frames = request.height, request.width, request.frames
+    expected = (1, 4, height // 8, width // 8)
+    if tuple(image_latent.shape) != expected:
+        raise ValueError(f"image_latent: expected {list(expected)} for the {width}x{height} image, got "
+                         f"{list(image_latent.shape)}")
     if (height, width) != TRAINED_SIZE:
         log.info("Motion-I2V stage 1 at %dx%d; the released model was trained at 512x320", width, height)
-    device = model.unet.conv_in.weight.device
-    generator = torch.Generator().manual_seed(seed)
+    if request.stride * (frames - 1) > TRAINED_MAX_OFFSET:
+        log.info("Motion-I2V stage 1 with stride %d: the last frame lies %d source frames ahead, past the %d the "
+                 "model was trained on", request.stride, request.stride * (frames - 1), TRAINED_MAX_OFFSET)
+    device, settings = model.unet.conv_in.weight.device, request.settings
+    generator = seeded(request.seed)
+    hint = request.control.hint() if request.control is not None else None
     with torch.inference_mode():
         noise = torch.randn(1, 4, frames - 1, *image_latent.shape[-2:], generator=generator).to(device)
         control = encode_control(model.flow_vae, hint, generator).to(device) if hint is not None else None
+        negative_text = request.negative_text
         denoiser = FlowDenoiser(
             unet=model.unet,
             image_latent=repeat(image_latent.float().to(device), "1 c h w -> 1 c f h w", f=frames - 1),
-            text=text.to(device), negative_text=None if negative_text is None else negative_text.to(device),
-            stride=frame_strides(frames).to(device), guidance=guidance, controlnet=model.controlnet,
+            text=request.text.to(device), negative_text=None if negative_text is None else negative_text.to(device),
+            stride=frame_strides(frames, request.stride).to(device), guidance=settings.cfg, controlnet=model.controlnet,
             control=control, control_scale=hint.strength if hint is not None else 1.0,
         )
-        latents = sample(denoiser, noise, sampler, steps, eta=eta, generator=generator, callback=callback)
+        latents = sample(denoiser, noise, settings.sampler, settings.steps, eta=settings.eta, generator=generator,
+                         callback=callback)
         flow = decode_flow(model.flow_vae, latents)
-    static = static_region(brush, height, width)
-    if static is not None:
-        flow = flow.masked_fill(static.to(flow.device), 0)
+    held = request.held
+    if held is not None:
+        flow = flow.masked_fill(held.still.to(flow.device), 0)
     return torch.cat([flow.new_zeros(1, 2, height, width), flow]).cpu()
-

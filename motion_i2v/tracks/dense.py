@@ -11,7 +11,7 @@ and lets the motion fade to zero away from every track (the weights sum to much 
 instead of sliding the whole background with the nearest track. At an isolated track's start the
 weight is 1, so the field equals that track's displacement; at ``radius`` from a lone track it is
 e^-2 ~ 14 % of it, at 1.5 ``radius`` about 1 %. With a motion brush the field is zero outside the
-painted region (``brush.static_region`` semantics).
+painted region (``brush.Brush``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 from einops import rearrange
 
 from ..memory import FLOAT_BYTES, check_memory
-from .brush import static_region
+from .brush import Brush
 from .value import Tracks
 
 
@@ -32,11 +32,11 @@ def dense_bytes(tracks: int, frames: int, height: int, width: int) -> int:
     return FLOAT_BYTES * (tracks + 5 * frames) * height * width
 
 
-def dense_field(tracks: Tracks, radius: float = 64.0, brush: torch.Tensor | None = None) -> torch.Tensor:
+def dense_field(tracks: Tracks, radius: float = 64.0, brush: Brush | None = None) -> torch.Tensor:
     """The blended field of the tracks: [F, 2, H, W] float32 pixels, channel 0 = dx, frame 0 zero.
 
     ``radius``: how far a track's motion reaches, in pixels (twice the Gaussian sigma);
-    ``brush``: [H, W] 1 = movable, or None.
+    ``brush``: on the tracks' canvas, or None.
     """
     if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not math.isfinite(radius) or radius <= 0:
         raise ValueError(f"radius: expected a positive number of pixels, got {radius!r}")
@@ -46,7 +46,8 @@ def dense_field(tracks: Tracks, radius: float = 64.0, brush: torch.Tensor | None
                  f"tracks to motion field ({count} tracks, {frames} frames at {width}x{height})")
     path = tracks.path.float()
     device = path.device
-    static = static_region(brush, height, width)
+    if brush is not None:
+        brush.check_size(height, width, "the tracks' canvas")
     sigma = radius / 2
     start = path[0]  # [N, 2]
     # the Gaussian separates: w_n(q) = exp(-dx^2 / 2 sigma^2) * exp(-dy^2 / 2 sigma^2)
@@ -60,6 +61,6 @@ def dense_field(tracks: Tracks, radius: float = 64.0, brush: torch.Tensor | None
     total = (visible @ weight).clamp_(min=1)  # [F, H*W]
     flow = rearrange(displacement @ weight, "(f c) (h w) -> f c h w", c=2, w=width)
     flow /= rearrange(total, "f (h w) -> f 1 h w", w=width)
-    if static is not None:
-        flow = flow.masked_fill(static.to(device), 0)
+    if brush is not None:
+        flow = flow.masked_fill(brush.still.to(device), 0)
     return flow

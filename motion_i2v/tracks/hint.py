@@ -1,11 +1,11 @@
 """The official sparse hint: the ControlNet's flow and mask drawn from point tracks.
 
-The demo (OFFICIAL.md section 2 "Trajectories -> control" and section 9 item 5; app.py:570-608)
+The demo (https://github.com/G-U-N/Motion-I2V/blob/bc787e167610a2c6f4d569eca71fb6a26e5b8c56/scripts/app.py#L555-L608)
 writes, for every track and frame i, the displacement d_i = P(i) - P(0) into the axis-aligned square
 [y0 - r, y0 + r) x [x0 - r, x0 + r) around the track's start P(0) = (x0, y0), clipped to the image,
 with mask 1 there; r is the "flow unit" (64 at 320x512), later tracks overwrite earlier ones. With a
 motion brush, pixels outside the painted region are an explicit "no motion" hint: flow 0, mask 1
-(``brush.static_region``).
+(``brush.Brush``).
 """
 
 from __future__ import annotations
@@ -13,17 +13,17 @@ from __future__ import annotations
 import torch
 
 from . import CheckCancel
-from .brush import static_region
+from .brush import Brush
 from .value import Tracks
 
 
 def sparse_hint(
-    tracks: Tracks, flow_unit: int = 64, brush: torch.Tensor | None = None, *, check_cancel: CheckCancel | None = None
+    tracks: Tracks, flow_unit: int = 64, brush: Brush | None = None, *, check_cancel: CheckCancel | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The demo's sparse flow hint and its mask.
 
     ``tracks``: F frames of N tracks on a W x H canvas; ``flow_unit``: r, half the side of each
-    square, in pixels; ``brush``: [H, W] 1 = may move, or None.
+    square, in pixels; ``brush``: on the tracks' canvas, or None.
     Returns ``flow`` [F, 2, H, W] float32 pixels (channel 0 = dx; frame 0 is zero) and ``mask``
     [F, H, W] float32 (1 = hinted). Frame 0 is written like the others (zero displacement, mask 1 in
     the squares); the demo's control starts at frame 1, so a caller feeding the ControlNet drops it.
@@ -40,7 +40,8 @@ def sparse_hint(
     frames, height, width = tracks.frames, tracks.height, tracks.width
     path = tracks.path.float()
     device = path.device
-    static = static_region(brush, height, width)
+    if brush is not None:
+        brush.check_size(height, width, "the tracks' canvas")
     flow = torch.zeros(frames, 2, height, width, device=device)
     mask = torch.zeros(frames, height, width, device=device)
     displacement = path - path[:1]  # [F, N, 2]
@@ -53,8 +54,8 @@ def sparse_hint(
         visible = tracks.visibility[:, n].to(device)
         flow[visible, :, rows, cols] = displacement[visible, n, :, None, None]
         mask[visible, rows, cols] = 1
-    if static is not None:
-        static = static.to(device)
+    if brush is not None:
+        static = brush.still.to(device)
         flow = flow.masked_fill(static, 0)
         mask = mask.masked_fill(static, 1)
     return flow, mask

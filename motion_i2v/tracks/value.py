@@ -25,6 +25,7 @@ from .canvas import OffCanvasError, check_canvas_size, check_frame_count, is_int
 from .pchip import pchip
 
 INTERPOLATIONS = ("pchip", "arc_length")
+VALUE_KEY = "motion_i2v_tracks"  # the checked Tracks inside a TRACKS dict made by ``Tracks.to_tracks``
 
 
 def _is_real(value) -> bool:
@@ -179,8 +180,10 @@ class Tracks:
         return self.path.shape[1]
 
     def to_tracks(self) -> dict:
-        """The TRACKS socket value; core Wan-Move nodes read only the first two keys."""
-        return {"track_path": self.path, "track_visibility": self.visibility, "width": self.width, "height": self.height}
+        """The TRACKS socket value; core Wan-Move nodes read only the first two keys. The checked value itself
+        travels along (``VALUE_KEY``), so our own nodes downstream do not check the same points again."""
+        return {"track_path": self.path, "track_visibility": self.visibility, "width": self.width,
+                "height": self.height, VALUE_KEY: self}
 
     @classmethod
     def from_tracks(cls, tracks: dict, width: int | None = None, height: int | None = None, *,
@@ -190,6 +193,9 @@ class Tracks:
         [F, 1] (core's from a mask) holds for every track."""
         if not isinstance(tracks, dict) or "track_path" not in tracks:
             raise ValueError(f"tracks: expected a TRACKS dict with 'track_path' [F, N, 2], got {type(tracks).__name__}")
+        made = tracks.get(VALUE_KEY)
+        if isinstance(made, Tracks) and made._made_this(tracks):
+            return made
         try:
             path = torch.as_tensor(tracks["track_path"]).float()
             visibility = tracks.get("track_visibility")
@@ -207,6 +213,11 @@ class Tracks:
             return cls(path, visibility.bool(), *(int(side) for side in size))
         except OffCanvasError as error:
             raise OffCanvasError(f"{error}{'' if own else hint}") from None
+
+    def _made_this(self, tracks: dict) -> bool:
+        """Whether ``tracks`` is still what ``to_tracks`` made (the same tensors and canvas): checked already."""
+        return (tracks["track_path"] is self.path and tracks.get("track_visibility") is self.visibility
+                and tracks.get("width") == self.width and tracks.get("height") == self.height)
 
     def rescaled(self, width: int, height: int) -> Tracks:
         """The same tracks on a ``width x height`` canvas (points scaled per axis)."""

@@ -1,4 +1,5 @@
-"""The stage-2 animation UNet, stacked from its two sources as the official demo does (OFFICIAL.md 9.9).
+"""The stage-2 animation UNet, stacked from its two sources as the official demo does
+(https://github.com/G-U-N/Motion-I2V/blob/bc787e167610a2c6f4d569eca71fb6a26e5b8c56/scripts/app.py#L364-L410).
 
 An SD1.5 base UNet (an LDM single-file checkpoint, a ComfyUI MODEL's bare LDM UNet, or diffusers names
 such as ``realistic_unet.ckpt``), then the motion modules (``motion_block.bin``). Each source is checked

@@ -6,8 +6,8 @@ The contract for a test in tests/host/:
   conftest puts that folder first on ``sys.path`` (so ``nodes``, ``utils``, ``app`` are ComfyUI's, not this
   pack's), sets ComfyUI's command-line options as ``main.py --cpu --base-directory TMP`` would (a temporary
   folder, so that nothing is written into the ComfyUI folder, read-only in CI) and imports ComfyUI's ``utils``,
-  ``comfy.model_management`` and ``folder_paths``. Test modules may then import ``comfy.*``, ``folder_paths``
-  and ComfyUI's ``nodes`` at the top.
+  ``comfy.model_management``, ``folder_paths``, ``comfy.sd`` and ``nodes``. Test modules may then import
+  ``comfy.*``, ``folder_paths``, ``execution`` and ComfyUI's ``nodes`` at the top.
 - tests/host is a package (``host``), so that this conftest does not shadow tests/conftest.py, which test
   modules import as ``conftest``: a helper module here is imported as ``from host import helper`` (or
   ``from . import helper``); tests/ is on ``sys.path``, so ``conftest``, ``comfyui_hosts``, ``tiny_sd`` and the
@@ -24,6 +24,8 @@ The contract for a test in tests/host/:
   Outside such a Python (``MOTION_I2V_HOST`` unset, or ComfyUI's modules fail to import) nothing here is
   collected: a run of the whole suite leaves the directory to tests/test_host_suite.py, and a run that names
   this directory reports one skip with the reason.
+- Fixtures here for the native path: ``kit`` (tests/host/native_kit.py), ``weights``, ``base_model``,
+  ``motion_folder`` and ``motion_modules``; tests/conftest.py's (``pack``, ``tiny_models``, ...) work too.
 - ``ComfyUI's nodes`` and ``folder_paths`` are process-wide: a test that registers folders or nodes (as loading
   the pack does) leaves them registered for the tests after it.
 """
@@ -56,6 +58,8 @@ def _start_comfyui(folder: Path) -> None:
     # later puts comfy/ first on sys.path, where a plain `import utils` would find comfy/utils.py)
     import comfy.model_management  # noqa: F401  (picks the device from args)
     import folder_paths  # noqa: F401  (its folders from args.base_directory)
+    import comfy.sd  # noqa: F401  (pulls in torchvision, as ComfyUI's start-up does)
+    import nodes  # noqa: F401
 
 
 def _unavailable() -> str | None:
@@ -110,3 +114,41 @@ def comfyui_dir() -> Path:
 @pytest.fixture(scope="session")
 def comfyui_version(comfyui_dir) -> tuple[int, ...]:
     return Host(comfyui_dir, sys.executable).version_tuple
+
+
+@pytest.fixture(scope="session")
+def kit():
+    from host import native_kit
+
+    return native_kit
+
+
+@pytest.fixture(scope="session")
+def weights(kit):
+    """(UNet, motion modules) random state dicts: the tiny SD1.5 UNet's (LDM names), the comfy_tiny motion modules'."""
+    return kit.unet_state(), kit.motion_state()
+
+
+@pytest.fixture(scope="session")
+def base_model(kit, weights):
+    """The tiny SD1.5 MODEL, as Load Checkpoint gives it (never patched by a test: they clone)."""
+    return kit.sd15_model(weights[0])
+
+
+@pytest.fixture(scope="session")
+def motion_folder(kit, weights, tmp_path_factory):
+    """ComfyUI's models/motion_i2v for this session, holding the motion modules under the release name."""
+    import folder_paths
+
+    folder = tmp_path_factory.mktemp("motion_i2v")
+    kit.write_motion_modules(folder / "models/stage2/Motion_Module", weights[1])
+    folder_paths.add_model_folder_path("motion_i2v", str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def motion_modules(pack, motion_folder):
+    """MOTION_I2V_MOTION_MODULES from Motion-I2V Load Motion Modules (fp32: the CPU's choice)."""
+    node = pack.NODE_CLASS_MAPPINGS["MotionI2VLoadMotionModules"]()
+    (modules,) = node.load("models/stage2/Motion_Module/motion_block.bin", "fp32")
+    return modules

@@ -1,4 +1,4 @@
-// ComfyUI glue for the trajectory editor: the only file here that knows ComfyUI.
+// ComfyUI glue for the trajectory editor and the socket-type rename: the only file here that knows ComfyUI.
 //
 // On every MotionI2VTrajectories node it mounts a TrajectoryEditor in a DOM widget (classic canvas and Vue
 // "Nodes 2.0" alike), keeps the node's `trajectories` STRING widget (hidden) as the single saved value, feeds the
@@ -15,6 +15,7 @@
 
 import { app } from "../../../scripts/app.js";
 import { api } from "../../../scripts/api.js";
+import { upgradeSocketTypes } from "./socket_types.js";
 import { TrajectoryEditor } from "./trajectory_editor.js";
 
 const NODE_CLASS = "MotionI2VTrajectories";
@@ -240,5 +241,13 @@ app.registerExtension({
   name: "MotionI2V.TrajectoryEditor",
   nodeCreated(node) {
     if (node.comfyClass === NODE_CLASS) setUpNode(node);
+  },
+});
+
+// Workflows saved before the socket types got the pack's prefix: renamed before the graph is built from them.
+app.registerExtension({
+  name: "MotionI2V.SocketTypes",
+  beforeConfigureGraph(graphData) {
+    upgradeSocketTypes(graphData);
   },
 });
