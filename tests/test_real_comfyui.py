@@ -12,7 +12,9 @@ finds through its ``extra_model_paths.yaml`` (where users often keep theirs): th
 ``python -m motion_i2v make-tiny --text-width 768``, since ComfyUI's CLIP-L gives 768-wide text states) and a
 random SD1.5 checkpoint that ComfyUI's CheckpointLoaderSimple detects (``tests/comfyui_tiny_sd15.py``: a
 one-level 320-wide UNet with full-size CLIP-L and VAE, since ComfyUI builds those two at full size whatever
-the weights; about 0.5 GB, under every checkpoint name the workflows use). Each server's own temporary folder
+the weights; about 0.5 GB, under every checkpoint name the workflows use), and what the native workflows load
+beyond those (``tests/comfyui_native_files.py``: a LoRA, a ControlNet and motion modules for that UNet, which
+their runs take in place of the tiny set's). Each server's own temporary folder
 is its ``--base-directory`` (so nothing is written into the ComfyUI folder, read-only in CI), with the example
 inputs at an eighth of their size and a symlink to this repository in ``custom_nodes``. The workflows run with
 every ``steps`` lowered to 2. Each server is ``main.py --cpu`` on a free port of 127.0.0.1 (all traffic stays
@@ -81,6 +83,10 @@ STARTUP_SECONDS = 300
 RUN_SECONDS = 600
 # Options that change what the server accepts or what the frontend saves; tooltips and the like are free.
 MODEL_SUFFIXES = (".safetensors", ".sft", ".bin", ".ckpt", ".pt", ".pth")
+# The core loaders of the native workflows (their first widget names the file) and their model folders, and where
+# the motion modules that fit the tiny checkpoint's UNet go under motion_i2v/
+NATIVE_LOADERS = {"LoraLoader": "loras", "ControlNetLoader": "controlnet"}
+NATIVE_MOTION_MODULES = "comfy_tiny/models/stage2/Motion_Module/motion_block.bin"
 COMPARED_OPTIONS = ("default", "min", "max", "step", "multiline", "dynamicPrompts", "image_upload", "video_upload",
                     "control_after_generate", "forceInput")
 
@@ -247,24 +253,41 @@ class Events:
 
 @pytest.fixture(scope="session")
 def server_models(tmp_path_factory) -> Path:
-    """The models every server reads, written once: the tiny motion_i2v set in ``motion_i2v/`` and the random
-    SD1.5 checkpoint in ``checkpoints/`` under every name the workflows load (written by the oldest release's
-    classes; every release loads it when the workflows run)."""
+    """The models every server reads, written once, in ComfyUI's folder layout: the tiny motion_i2v set, the random
+    SD1.5 checkpoint under every name the workflows load, and what the native workflows load beyond those
+    (tests/comfyui_native_files.py). The ComfyUI-built files come from the oldest release's classes; every release
+    loads them when the workflows run."""
     from motion_i2v.commands.make_tiny import write_tiny_models
 
     root = tmp_path_factory.mktemp("comfyui_models")
     write_tiny_models(root / "motion_i2v", text_width=CLIP_L_WIDTH)
     (root / "checkpoints").mkdir()
+    workflows = [json.loads(path.read_text()) for path in WORKFLOWS]
     loader = core_specs()["CheckpointLoaderSimple"]
-    names = sorted({name for path in WORKFLOWS
-                    for name in saved_values(json.loads(path.read_text()), loader, "ckpt_name")})
+    names = sorted({name for workflow in workflows for name in saved_values(workflow, loader, "ckpt_name")})
+    host = {"cwd": HOSTS[0].folder, "check": True, "env": {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}}
     if names:
         checkpoint = root / "checkpoints" / names[0]
-        subprocess.run([HOSTS[0].python, str(ROOT / "tests" / "comfyui_tiny_sd15.py"), str(checkpoint)],
-                       cwd=HOSTS[0].folder, check=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        subprocess.run([HOSTS[0].python, str(ROOT / "tests" / "comfyui_tiny_sd15.py"), str(checkpoint)], **host)
         for name in names[1:]:
             (root / "checkpoints" / name).symlink_to(checkpoint)
+    native = sorted({f"--{folder}={node['widgets_values'][0]}" for workflow in workflows for node in workflow["nodes"]
+                     for node_type, folder in NATIVE_LOADERS.items() if node["type"] == node_type})
+    if any(node["type"] == "MotionI2VLoadMotionModules" for workflow in workflows for node in workflow["nodes"]):
+        native.append(f"--motion-modules={NATIVE_MOTION_MODULES}")
+    if native:
+        subprocess.run([HOSTS[0].python, str(ROOT / "tests" / "comfyui_native_files.py"), str(root), *native], **host)
     return root
+
+
+def _runnable(prompt: dict) -> dict:
+    """The prompt as the tests run it: every ``steps`` at most STEPS, and Load Motion Modules reading the motion
+    modules that fit the tiny checkpoint's UNet (the tiny set's, at the same name, fit the tiny animation UNet)."""
+    quick = quick_settings(prompt, STEPS)
+    for node in quick.values():
+        if node["class_type"] == "MotionI2VLoadMotionModules":
+            node["inputs"] = {**node["inputs"], "motion_module": NATIVE_MOTION_MODULES}
+    return quick
 
 
 @pytest.fixture(scope="session")
@@ -276,8 +299,9 @@ def server(comfyui_host, server_models, tmp_path_factory):
     (root / "custom_nodes" / PACK_DIR_NAME).symlink_to(ROOT, target_is_directory=True)
     write_small_inputs(ROOT / "example_inputs", root / "input", INPUT_DIVISOR)
     # the models in another folder, where users often keep theirs, named in extra_model_paths.yaml
-    (root / "extra_model_paths.yaml").write_text(f"motion_i2v_test:\n    base_path: {server_models}\n"
-                                                 "    checkpoints: checkpoints\n    motion_i2v: motion_i2v\n")
+    (root / "extra_model_paths.yaml").write_text(
+        f"motion_i2v_test:\n    base_path: {server_models}\n" + "".join(
+            f"    {folder}: {folder}\n" for folder in ("checkpoints", "motion_i2v", *NATIVE_LOADERS.values())))
     running = Server(comfyui_host, root, server_models)
     try:
         running.wait_until_up()
@@ -388,7 +412,7 @@ def test_workflow_runs_in_comfyui(path, server, server_specs):
     workflow = json.loads(path.read_text())
     problems = check_workflow(workflow, server_specs)
     assert not problems, "\n".join(problems)
-    prompt = quick_settings(to_api(workflow, server_specs), STEPS)
+    prompt = _runnable(to_api(workflow, server_specs))
     entry = server.run(prompt, workflow)
     status = entry["status"]
     errors = [f"{m['node_type']} {m['node_id']}: {m['exception_type']}: {m['exception_message']}\n"
