@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -15,8 +16,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_REFERENCE = ROOT.parent / "shared" / "reference"
+PLAYWRIGHT = ROOT / "tests" / "browser" / "node_modules" / "playwright-core" / "package.json"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+from comfyui_hosts import NO_HOST, Host, find_hosts  # noqa: E402  (tests/ is on the path from here)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 PACK_NAME = "motion_i2v_pack"
@@ -107,3 +110,33 @@ def reference_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: the shared reference fixtures live beside the repo in CI only")
     return path
+
+
+HOSTS = find_hosts()
+
+
+@pytest.fixture(scope="session", params=HOSTS or [None], ids=[host.id for host in HOSTS] or ["no-host"])
+def comfyui_host(request) -> Host:
+    """Each real ComfyUI release in turn (tests/comfyui_hosts.py finds them): a test using it runs once per
+    release, or is skipped, saying how to get one, where there is none."""
+    host = request.param
+    if host is None:
+        pytest.skip(NO_HOST)
+    if problem := host.problem():
+        pytest.fail(problem)
+    return host
+
+
+def browser() -> tuple[str, str]:
+    """(node, chromium) for the browser tests, or skip saying what is missing; ``.ci/browser`` installs both
+    Debian's chromium and tests/browser's playwright-core. ``MOTION_I2V_CHROMIUM`` names another Chromium."""
+    node = shutil.which("node")
+    chromium = os.environ.get("MOTION_I2V_CHROMIUM") or shutil.which("chromium") or ""
+    missing = [what for what, absent in (
+        ("node (>= 20)", node is None),
+        ("chromium (Debian's package, or MOTION_I2V_CHROMIUM=path)", not os.access(chromium, os.X_OK)),
+        ("tests/browser's playwright-core (cd tests/browser && npm ci)", not PLAYWRIGHT.is_file()),
+    ) if absent]
+    if missing:
+        pytest.skip(f"the browser is not set up: {', '.join(missing)} missing; .ci/browser installs them")
+    return node, chromium

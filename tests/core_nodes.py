@@ -1,11 +1,14 @@
-"""The ComfyUI core nodes our workflows may use: their specs as of ComfyUI 0.8.0, and small stand-ins.
+"""The ComfyUI core nodes our workflows may use: their specs, and small stand-ins.
 
-Each class below declares the node's ``INPUT_TYPES``, ``RETURN_TYPES`` and ``OUTPUT_NODE`` exactly as
-``GET /object_info`` of ComfyUI 0.8.0 reports them (types, defaults, min/max, COMBO choices, upload and
-control flags; tooltips left out), written from ``nodes.py``, ``comfy_extras/nodes_images.py``,
-``nodes_video.py`` and ``nodes_mask.py`` of that release (its V3 nodes as ``/object_info`` shows them, e.g.
-``multiline: False``, a COMBO as ``("COMBO", {"options": ...})``). The opt-in
-``tests/test_real_comfyui.py`` compares these specs with a real server's ``/object_info``.
+Each class below declares the node's ``INPUT_TYPES``, ``RETURN_TYPES`` and ``OUTPUT_NODE`` as ``GET
+/object_info`` of ComfyUI 0.8.0, the oldest release we support, reports them (types, defaults, min/max, COMBO
+choices, upload and control flags; tooltips left out), written from ``nodes.py``,
+``comfy_extras/nodes_images.py``, ``nodes_video.py`` and ``nodes_mask.py`` of that release (its V3 nodes as
+``/object_info`` shows them, e.g. ``multiline: False``, a COMBO as ``("COMBO", {"options": ...})``).
+``tests/test_real_comfyui.py`` compares them with each real release's ``/object_info`` in what our workflows
+rely on: inputs, widgets and options agree, every choice offered here is offered there, outputs here are the
+server's first outputs (later releases append some: 0.33's SaveImage, PreviewImage and the animation savers
+return their IMAGE, GetVideoComponents also a frame count and codec); display names may differ.
 
 The bodies are stand-ins with the same behaviour on our tiny models: files go to and come from the
 folders of a ``CoreFolders`` (videos decoded by OpenCV where ComfyUI uses PyAV); the model-backed nodes
@@ -136,7 +139,8 @@ class LoadImageMask(_Core):
 
     @classmethod
     def INPUT_TYPES(cls):
-        files = sorted(path.name for path in cls.folders.input.iterdir() if path.is_file()) if cls.folders else []
+        # the images, as 0.33 lists them (0.8.0 lists every file): a choice here is offered by both
+        files = cls.folders.inputs("image") if cls.folders else []
         return {"required": {"image": (files, {"image_upload": True}), "channel": (cls.CHANNELS,)}}
 
     @classmethod

@@ -1,8 +1,9 @@
 """The trajectory editor (web/js): its node unit tests, and a real-browser run whose JSON Python then parses.
 
-The browser test drives headless Chromium (Debian's ``chromium``, installed with apt-get when missing) through
-playwright-core (``npm ci`` in tests/browser; no browser download): it draws two tracks, an anchor and a
-brush with the mouse, undoes once, scrubs the frame slider, checks the widget JSON and saves a screenshot.
+The browser test drives headless Chromium (Debian's ``chromium``) through playwright-core (``npm ci`` in
+tests/browser; no browser download), which ``.ci/browser`` installs (without them it is skipped, saying so): it
+draws two tracks, an anchor and a brush with the mouse, undoes once, scrubs the frame slider, checks the widget
+JSON and saves a screenshot.
 Here the same JSON goes through the Python engine, which must give the tracks and the MASK the editor showed.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import browser
 
 from motion_i2v.tracks.parsing import parse_drawing
 from motion_i2v.tracks.raster import brush_mask
@@ -25,7 +26,6 @@ from motion_i2v.tracks.sampling import sample_tracks
 
 ROOT = Path(__file__).resolve().parents[1]
 BROWSER_DIR = ROOT / "tests" / "browser"
-CHROMIUM = Path(os.environ.get("MOTION_I2V_CHROMIUM", "/usr/bin/chromium"))
 WIDTH, HEIGHT, FRAMES = 512, 320, 16
 
 
@@ -43,25 +43,6 @@ def _run(command: list[str], timeout: float, **kwargs) -> subprocess.CompletedPr
     return done
 
 
-def _ensure_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
-        pytest.skip(f"{CHROMIUM} is missing and cannot be installed here (needs apt-get as root)")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    _run(["apt-get", "update", "-qq"], timeout=600, env=env)
-    _run(["apt-get", "install", "-y", "-qq", "chromium"], timeout=900, env=env)
-
-
-def _ensure_playwright() -> None:
-    if (BROWSER_DIR / "node_modules" / "playwright-core" / "package.json").exists():
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.skip("npm is not installed: playwright-core cannot be installed")
-    _run([npm, "ci", "--no-audit", "--no-fund"], timeout=600, cwd=BROWSER_DIR)
-
-
 def test_javascript_unit_tests():
     done = _run([_node(), "--test", "web/tests/"], timeout=300, cwd=ROOT)
     assert "# fail 0" in done.stdout, done.stdout[-2000:]
@@ -70,11 +51,9 @@ def test_javascript_unit_tests():
 @pytest.fixture(scope="module")
 def browser_run(tmp_path_factory) -> Path:
     """Run tests/browser/editor_test.mjs once; the folder holds value.json, preview.json and editor.png."""
-    node = _node()
-    _ensure_chromium()
-    _ensure_playwright()
+    node, chromium = browser()
     out = tmp_path_factory.mktemp("editor")
-    _run([node, str(BROWSER_DIR / "editor_test.mjs"), "--out", str(out), "--chromium", str(CHROMIUM)], timeout=300, cwd=ROOT)
+    _run([node, str(BROWSER_DIR / "editor_test.mjs"), "--out", str(out), "--chromium", chromium], timeout=300, cwd=ROOT)
     return out
 
 

@@ -1,31 +1,42 @@
-"""Opt-in: the pack inside a real ComfyUI server, every workflow queued through /prompt.
+"""The pack inside real ComfyUI servers, one per release, every workflow queued through /prompt.
+
+The releases are those tests/comfyui_hosts.py finds: the ``.hosts/`` that ``python .ci/hosts.py`` prepares for
+every ``../shared/comfyui*`` (CI: 0.8.0, the oldest we support, and 0.33.0), or your own ComfyUI:
 
     COMFYUI_DIR=/path/to/ComfyUI COMFYUI_PYTHON=/path/to/comfyui/venv/bin/python \\
         python -m pytest -q tests/test_real_comfyui.py
 
-``COMFYUI_DIR`` is a ComfyUI checkout (tested with 0.8.0); ``COMFYUI_PYTHON`` the Python that has its
-requirements and this pack's (default: the one running pytest). Without ``COMFYUI_DIR`` every test here
-is skipped. The test builds, in a temporary folder: the tiny motion_i2v models (``python -m motion_i2v
-make-tiny --text-width 768``, as ComfyUI's CLIP-L gives 768-wide text states), a random SD1.5 checkpoint
-that ComfyUI's CheckpointLoaderSimple detects (``tests/comfyui_tiny_sd15.py``: a one-level 320-wide UNet
-with full-size CLIP-L and VAE, since ComfyUI builds those two at full size whatever the weights; about
-0.5 GB, written under every checkpoint name the workflows use), the example inputs at an eighth of their
-size, and an ``extra_model_paths.yaml`` whose ``custom_nodes`` entry holds a symlink to this repository.
-The workflows run with every ``steps`` lowered to 2. It starts ``main.py --cpu`` on a free port of 127.0.0.1
-(all traffic stays there), converts each workflow to the API format with the server's own
-``/object_info``, queues it, waits on ``/history`` and checks success and the saved files through
-``/view``.
+Without a host every test here is skipped, saying how to get one. Every test runs once per release, against
+one server per release for the session. The models are written once, in a temporary folder that each server
+finds through its ``extra_model_paths.yaml`` (where users often keep theirs): the tiny motion_i2v models (as
+``python -m motion_i2v make-tiny --text-width 768``, since ComfyUI's CLIP-L gives 768-wide text states) and a
+random SD1.5 checkpoint that ComfyUI's CheckpointLoaderSimple detects (``tests/comfyui_tiny_sd15.py``: a
+one-level 320-wide UNet with full-size CLIP-L and VAE, since ComfyUI builds those two at full size whatever
+the weights; about 0.5 GB, under every checkpoint name the workflows use), and what the native workflows load
+beyond those (``tests/comfyui_native_files.py``: a LoRA, a ControlNet and motion modules for that UNet, which
+their runs take in place of the tiny set's). Each server's own temporary folder
+is its ``--base-directory`` (so nothing is written into the ComfyUI folder, read-only in CI), with the example
+inputs at an eighth of their size and a symlink to this repository in ``custom_nodes``. The workflows run with
+every ``steps`` lowered to 2. Each server is ``main.py --cpu`` on a free port of 127.0.0.1 (all traffic stays
+there); each workflow is converted to the API format with the server's own ``/object_info``, queued, waited
+for on ``/history``, and its saved files are checked through ``/view``.
+
+The checks hold for every release where the releases differ in what users do not see: core nodes may gain
+outputs and choices (tests/core_nodes.py describes 0.8.0), frontends save a widgetless node's values as
+``[]`` or not at all and may send inputs a node does not declare, which the server ignores.
 
 Progress, Cancel and latent previews are watched on the server's websocket (``/ws``, read by a minimal
 standard-library client): Predict Motion Field and the Motion-Guided Sampler must report one ``progress`` per
-denoising step, stop at the next step when ``/interrupt`` comes (the history then ends in
-``execution_interrupted``), and the sampler must send a preview of every frame each step when the prompt asks for
-live previews (the frontend's "Live preview method", ``extra_data.preview_method``) and none when it asks for none.
+denoising step (0.33 forwards at most one per 100 ms unless it carries a preview), stop at the next step when
+``/interrupt`` comes (the history then ends in ``execution_interrupted``), and the sampler must send a preview of
+every frame each step when the prompt asks for live previews (the frontend's "Live preview method",
+``extra_data.preview_method``) and none when it asks for none.
 
-When Debian's chromium and tests/browser's playwright-core are present, the workflows are also loaded
-into the server's real frontend (``tests/frontend_roundtrip.mjs``): saving them again must give the same
-nodes, widget values and links (the files are exactly what the frontend saves), and the frontend's own
-``graphToPrompt`` must give the prompt ``tests/workflow_tools.py`` computes.
+When Debian's chromium and tests/browser's playwright-core are present (``.ci/browser`` installs them), the
+workflows are also loaded into the server's real frontend, the version the release pins
+(``tests/frontend_roundtrip.mjs``, shown the example inputs at full size as a user would be): saving them again
+must give the same nodes, widget values and links (the files are exactly what the frontend saves), and the
+frontend's own ``graphToPrompt`` must give the prompt ``tests/workflow_tools.py`` computes.
 """
 
 from __future__ import annotations
@@ -35,10 +46,8 @@ import hashlib
 import itertools
 import json
 import os
-import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -49,7 +58,9 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
+from conftest import HOSTS, browser
 from core_nodes import CORE_CLASSES, CoreFolders, core_specs
+from comfyui_hosts import Host
 from PIL import Image
 from workflow_tools import (
     NodeSpec,
@@ -64,7 +75,6 @@ from workflow_tools import (
 from motion_i2v.sampling import MAX_STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
-PLAYWRIGHT = ROOT / "tests" / "browser" / "node_modules" / "playwright-core"
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.json"))
 PACK_DIR_NAME = "ComfyUI-Motion-I2V"
 STEPS, INPUT_DIVISOR = 2, 8  # as tests/test_workflows.py: examples at 1/8 size, every `steps` at most 2
@@ -73,18 +83,12 @@ STARTUP_SECONDS = 300
 RUN_SECONDS = 600
 # Options that change what the server accepts or what the frontend saves; tooltips and the like are free.
 MODEL_SUFFIXES = (".safetensors", ".sft", ".bin", ".ckpt", ".pt", ".pth")
+# The core loaders of the native workflows (their first widget names the file) and their model folders, and where
+# the motion modules that fit the tiny checkpoint's UNet go under motion_i2v/
+NATIVE_LOADERS = {"LoraLoader": "loras", "ControlNetLoader": "controlnet"}
+NATIVE_MOTION_MODULES = "comfy_tiny/models/stage2/Motion_Module/motion_block.bin"
 COMPARED_OPTIONS = ("default", "min", "max", "step", "multiline", "dynamicPrompts", "image_upload", "video_upload",
                     "control_after_generate", "forceInput")
-
-
-def _comfyui_dir() -> Path:
-    value = os.environ.get("COMFYUI_DIR")
-    if not value:
-        pytest.skip("COMFYUI_DIR is not set: point it at a ComfyUI checkout to run the real-server test")
-    path = Path(value).resolve()
-    if not (path / "main.py").is_file():
-        pytest.fail(f"COMFYUI_DIR={value} has no main.py: expected a ComfyUI checkout")
-    return path
 
 
 def _free_port() -> int:
@@ -96,17 +100,17 @@ def _free_port() -> int:
 class Server:
     """A ComfyUI process on 127.0.0.1 and the few HTTP calls the tests need."""
 
-    def __init__(self, comfyui: Path, python: str, root: Path):
-        self.root, self.port = root, _free_port()
+    def __init__(self, host: Host, root: Path, models: Path):
+        self.host, self.root, self.models, self.port = host, root, models, _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = root / "comfyui.log"
-        command = [python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+        # everything ComfyUI writes goes under root: its own folder stays as shipped (read-only in CI)
+        command = [host.python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
                    "--disable-auto-launch", "--disable-api-nodes", "--database-url", "sqlite:///:memory:",
-                   "--extra-model-paths-config", str(root / "extra_model_paths.yaml"),
-                   "--input-directory", str(root / "input"), "--output-directory", str(root / "output"),
-                   "--temp-directory", str(root / "temp"), "--user-directory", str(root / "user")]
+                   "--base-directory", str(root), "--extra-model-paths-config", str(root / "extra_model_paths.yaml")]
         self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen(command, cwd=comfyui, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(command, cwd=host.folder, stdout=self.log, stderr=subprocess.STDOUT,
+                                        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
 
     def log_text(self) -> str:
         self.log.flush()
@@ -247,34 +251,58 @@ class Events:
         self.reader.join(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    comfyui = _comfyui_dir()
-    python = os.environ.get("COMFYUI_PYTHON", sys.executable)
-    root = tmp_path_factory.mktemp("real_comfyui")
-    for name in ("input", "output", "temp", "user", "custom_nodes", "models/checkpoints"):
+@pytest.fixture(scope="session")
+def server_models(tmp_path_factory) -> Path:
+    """The models every server reads, written once, in ComfyUI's folder layout: the tiny motion_i2v set, the random
+    SD1.5 checkpoint under every name the workflows load, and what the native workflows load beyond those
+    (tests/comfyui_native_files.py). The ComfyUI-built files come from the oldest release's classes; every release
+    loads them when the workflows run."""
+    from motion_i2v.commands.make_tiny import write_tiny_models
+
+    root = tmp_path_factory.mktemp("comfyui_models")
+    write_tiny_models(root / "motion_i2v", text_width=CLIP_L_WIDTH)
+    (root / "checkpoints").mkdir()
+    workflows = [json.loads(path.read_text()) for path in WORKFLOWS]
+    loader = core_specs()["CheckpointLoaderSimple"]
+    names = sorted({name for workflow in workflows for name in saved_values(workflow, loader, "ckpt_name")})
+    host = {"cwd": HOSTS[0].folder, "check": True, "env": {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}}
+    if names:
+        checkpoint = root / "checkpoints" / names[0]
+        subprocess.run([HOSTS[0].python, str(ROOT / "tests" / "comfyui_tiny_sd15.py"), str(checkpoint)], **host)
+        for name in names[1:]:
+            (root / "checkpoints" / name).symlink_to(checkpoint)
+    native = sorted({f"--{folder}={node['widgets_values'][0]}" for workflow in workflows for node in workflow["nodes"]
+                     for node_type, folder in NATIVE_LOADERS.items() if node["type"] == node_type})
+    if any(node["type"] == "MotionI2VLoadMotionModules" for workflow in workflows for node in workflow["nodes"]):
+        native.append(f"--motion-modules={NATIVE_MOTION_MODULES}")
+    if native:
+        subprocess.run([HOSTS[0].python, str(ROOT / "tests" / "comfyui_native_files.py"), str(root), *native], **host)
+    return root
+
+
+def _runnable(prompt: dict) -> dict:
+    """The prompt as the tests run it: every ``steps`` at most STEPS, and Load Motion Modules reading the motion
+    modules that fit the tiny checkpoint's UNet (the tiny set's, at the same name, fit the tiny animation UNet)."""
+    quick = quick_settings(prompt, STEPS)
+    for node in quick.values():
+        if node["class_type"] == "MotionI2VLoadMotionModules":
+            node["inputs"] = {**node["inputs"], "motion_module": NATIVE_MOTION_MODULES}
+    return quick
+
+
+@pytest.fixture(scope="session")
+def server(comfyui_host, server_models, tmp_path_factory):
+    """One server per release for the whole session (tests/conftest.py's ``comfyui_host`` picks the release)."""
+    root = tmp_path_factory.mktemp(f"real_{comfyui_host.id}")
+    for name in ("input", "output", "temp", "user", "custom_nodes"):
         (root / name).mkdir(parents=True)
     (root / "custom_nodes" / PACK_DIR_NAME).symlink_to(ROOT, target_is_directory=True)
     write_small_inputs(ROOT / "example_inputs", root / "input", INPUT_DIVISOR)
-    subprocess.run([python, "-m", "motion_i2v", "make-tiny", str(root / "models" / "motion_i2v"),
-                    "--text-width", str(CLIP_L_WIDTH)], cwd=ROOT, check=True)
-    loader = core_specs()["CheckpointLoaderSimple"]
-    names = sorted({name for path in WORKFLOWS
-                    for name in saved_values(json.loads(path.read_text()), loader, "ckpt_name")})
-    if names:
-        checkpoint = root / "models" / "checkpoints" / names[0]
-        subprocess.run([python, str(ROOT / "tests" / "comfyui_tiny_sd15.py"), str(checkpoint)], cwd=comfyui,
-                       check=True)
-        for name in names[1:]:
-            (root / "models" / "checkpoints" / name).symlink_to(checkpoint)
+    # the models in another folder, where users often keep theirs, named in extra_model_paths.yaml
     (root / "extra_model_paths.yaml").write_text(
-        "motion_i2v_test:\n"
-        f"    base_path: {root}\n"
-        "    checkpoints: models/checkpoints\n"
-        "    motion_i2v: models/motion_i2v\n"
-        "    custom_nodes: custom_nodes\n"
-    )
-    running = Server(comfyui, python, root)
+        f"motion_i2v_test:\n    base_path: {server_models}\n" + "".join(
+            f"    {folder}: {folder}\n" for folder in ("checkpoints", "motion_i2v", *NATIVE_LOADERS.values())))
+    running = Server(comfyui_host, root, server_models)
     try:
         running.wait_until_up()
         yield running
@@ -282,12 +310,12 @@ def server(tmp_path_factory):
         running.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def object_info(server) -> dict:
     return server.get("/object_info")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server_specs(object_info) -> dict[str, NodeSpec]:
     return {name: NodeSpec.from_object_info(info) for name, info in object_info.items()}
 
@@ -333,10 +361,27 @@ def _comparable(spec: NodeSpec, files: bool) -> dict:
     }
 
 
-def _differences(ours: dict[str, NodeSpec], server_specs: dict[str, NodeSpec], files: bool = True) -> list[str]:
+def _as_core_node(mine: dict, theirs: dict) -> dict:
+    """The server's side cut to what tests/core_nodes.py must match for every release: a release may append
+    outputs (0.33's SaveImage returns its IMAGE, GetVideoComponents a frame count and codec), offer more COMBO
+    choices and rename a node for display; our workflows use only the outputs and choices ours declare."""
+    kept = {**theirs, "outputs": theirs["outputs"][:len(mine["outputs"])],
+            "output_is_list": theirs["output_is_list"][:len(mine["output_is_list"])],
+            "display_name": mine["display_name"], "inputs": []}
+    for index, (name, kind, optional, choices, options) in enumerate(theirs["inputs"]):
+        ours = mine["inputs"][index][3] if index < len(mine["inputs"]) else choices
+        kept["inputs"].append((name, kind, optional, tuple(choice for choice in choices if choice in ours), options))
+    return kept
+
+
+def _differences(ours: dict[str, NodeSpec], server_specs: dict[str, NodeSpec], files: bool = True,
+                 core: bool = False) -> list[str]:
+    """Where our specs and the server's disagree; with ``core``, only in what the core nodes must match."""
     found = []
     for name, spec in ours.items():
         mine, theirs = _comparable(spec, files), _comparable(server_specs[name], files)
+        if core:
+            theirs = _as_core_node(mine, theirs)
         for key in ("outputs", "output_node", "output_is_list", "display_name"):
             if mine[key] != theirs[key]:
                 found.append(f"{name}.{key}: ours {mine[key]}, server {theirs[key]}")
@@ -351,9 +396,9 @@ def _differences(ours: dict[str, NodeSpec], server_specs: dict[str, NodeSpec], f
 def test_core_node_specs_match_the_server(server, server_specs):
     root = server.root
     folders = CoreFolders(input=root / "input", output=root / "output", temp=root / "temp",
-                          models={"checkpoints": root / "models" / "checkpoints"})
+                          models={"checkpoints": server.models / "checkpoints"})
     assert {cls.__name__ for cls in CORE_CLASSES} <= set(server_specs)
-    differences = _differences(core_specs(folders), server_specs)
+    differences = _differences(core_specs(folders), server_specs, core=True)
     assert not differences, "tests/core_nodes.py differs from ComfyUI:\n" + "\n".join(differences)
 
 
@@ -378,7 +423,7 @@ def test_workflow_runs_in_comfyui(path, server, server_specs):
     workflow = json.loads(path.read_text())
     problems = check_workflow(workflow, server_specs)
     assert not problems, "\n".join(problems)
-    prompt = quick_settings(to_api(workflow, server_specs), STEPS)
+    prompt = _runnable(to_api(workflow, server_specs))
     entry = server.run(prompt, workflow)
     status = entry["status"]
     errors = [f"{m['node_type']} {m['node_id']}: {m['exception_type']}: {m['exception_message']}\n"
@@ -394,22 +439,37 @@ def test_workflow_runs_in_comfyui(path, server, server_specs):
             assert picture.size[0] > 0 and picture.size[1] > 0, image
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def frontend(server) -> dict:
-    """{workflow file: {"saved": ..., "prompt": ...}} from the real frontend, or a skip saying what is missing."""
-    chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or ""
-    if not (chromium and shutil.which("node") and PLAYWRIGHT.is_dir()):
-        pytest.skip("the frontend check needs node, chromium (or CHROMIUM=path) and tests/browser's playwright-core "
-                    "(cd tests/browser && npm ci)")
-    done = subprocess.run(["node", str(ROOT / "tests" / "frontend_roundtrip.mjs"), "--base", server.base,
-                           "--chromium", chromium, *map(str, WORKFLOWS)], capture_output=True, text=True, timeout=900)
+    """What the server's own frontend makes of the workflows: {"version": the frontend's, "workflows": {file:
+    {"saved": ..., "prompt": ...}}}, or a skip saying what is missing."""
+    node, chromium = browser()
+    # the page sees the example inputs at full size, as a user of the workflows does (the server runs them at an
+    # eighth): the trajectory editor redraws the tracks onto an image of another size, changing the saved value
+    done = subprocess.run([node, str(ROOT / "tests" / "frontend_roundtrip.mjs"), "--base", server.base,
+                           "--chromium", chromium, "--inputs", str(ROOT / "example_inputs"), *map(str, WORKFLOWS)],
+                          capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     return json.loads(done.stdout)
 
 
+def test_the_server_is_the_release_under_test(comfyui_host, server):
+    system = server.get("/system_stats")["system"]
+    assert system["comfyui_version"] == comfyui_host.version
+    assert system["required_frontend_version"] == comfyui_host.pinned("comfyui-frontend-package")
+
+
+def test_the_frontend_is_the_one_the_release_pins(comfyui_host, frontend):
+    # what a user of this release gets (.ci/hosts.py installs it for each release)
+    pinned = comfyui_host.pinned("comfyui-frontend-package")
+    assert frontend["version"] == pinned, f"the server serves frontend {frontend['version']}; ComfyUI pins {pinned}"
+
+
 def _graph_view(workflow: dict) -> tuple:
-    # values compare as Python values: JavaScript writes 7.0 as 7, which reads back as the same number
-    nodes = sorted(((node["id"], node["type"], node.get("mode", 0), node.get("widgets_values"))
+    # values compare as Python values: JavaScript writes 7.0 as 7, which reads back as the same number; a node
+    # without widgets saves [] (frontend 1.35) or nothing (1.49)
+    nodes = sorted(((node["id"], node["type"], node.get("mode", 0),
+                     [] if node.get("widgets_values") is None else node["widgets_values"])
                     for node in workflow["nodes"]), key=lambda entry: entry[0])
     links = sorted(tuple(link) if isinstance(link, list) else (link["id"], link["origin_id"], link["origin_slot"],
                                                                link["target_id"], link["target_slot"], link["type"])
@@ -420,13 +480,21 @@ def _graph_view(workflow: dict) -> tuple:
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.stem)
 def test_frontend_saves_and_queues_the_workflow_as_we_do(path, frontend, server_specs):
     workflow = json.loads(path.read_text())
-    seen = frontend[str(path)]
+    seen = frontend["workflows"][str(path)]
     (saved_nodes, saved_links), (nodes, links) = _graph_view(seen["saved"]), _graph_view(workflow)
     changed = [f"node {a[0]} {a[1]}: the frontend saves mode {a[2]}, {a[3]}; the file has mode {b[2]}, {b[3]}"
                for a, b in zip(saved_nodes, nodes) if a != b]
     assert not changed and len(saved_nodes) == len(nodes), "\n".join(changed)
     assert saved_links == links, "the frontend saves other links"
-    assert seen["prompt"] == to_api(workflow, server_specs)
+    assert _declared(seen["prompt"], server_specs) == to_api(workflow, server_specs)
+
+
+def _declared(prompt: dict, specs: dict[str, NodeSpec]) -> dict:
+    """The prompt without inputs its nodes do not declare, which the server ignores: frontend 1.49 sends the
+    value of LoadVideo's preview widget as a ``video-preview`` input."""
+    return {node_id: {**node, "inputs": {name: value for name, value in node["inputs"].items()
+                                         if specs[node["class_type"]].input(name) is not None}}
+            for node_id, node in prompt.items()}
 
 
 # Progress, Cancel and previews, watched on the server's websocket. Each prompt gets a seed no other prompt used:
@@ -487,7 +555,11 @@ def test_progress_reports_every_denoising_step(name, server, server_specs, event
     prompt_id, during = _run_watched(server, events, workflow, prompt, node_id, preview_method="none")
     progress = [(message["data"]["value"], message["data"]["max"]) for message in during
                 if isinstance(message, dict) and _is_progress(message, prompt_id, node_id)]
-    assert progress == [(step, PROGRESS_STEPS) for step in range(1, PROGRESS_STEPS + 1)]
+    steps = [(step, PROGRESS_STEPS) for step in range(1, PROGRESS_STEPS + 1)]
+    # 0.8.0 forwards every step; 0.33 the first and the last, and between them at most one update per 100 ms
+    # unless it carries a preview (the preview test sees every step there)
+    assert progress == steps or (progress[0] == steps[0] and progress[-1] == steps[-1]
+                                 and set(progress) <= set(steps) and progress == sorted(set(progress))), progress
     assert not [message for message in during if isinstance(message, bytes)], "previews while previews are off"
 
 
@@ -532,8 +604,12 @@ def test_cancel_stops_sampling_between_steps(name, server, server_specs, events)
     assert interrupted["node_id"] == node_id
     steps = [(arrival, message["data"]["value"]) for arrival, message in events.messages
              if isinstance(message, dict) and _is_progress(message, prompt_id, node_id)]
-    # the step under way when Cancel came may finish (and one report may be on its way); no other one
-    assert steps[-1][1] <= steps_when_posted + 2, f"{steps[-1][1]} steps done, {steps_when_posted} when cancelled"
+    # the step under way when Cancel came may finish (and one report may be on its way); no other one. Where the
+    # release skips reports (at most one per 100 ms from 0.33), the step under way is known only that closely.
+    values = [value for _, value in steps]
+    known_within = max((after - before for before, after in zip(values, values[1:])), default=1)
+    assert steps[-1][1] <= steps_when_posted + 1 + known_within, (
+        f"{steps[-1][1]} steps done, {steps_when_posted} when cancelled (reported every {known_within} steps or less)")
     step_seconds = (steps[-1][0] - steps[0][0]) / max(1, steps[-1][1] - steps[0][1])
     remaining_seconds = (CANCEL_STEPS - steps_when_posted) * step_seconds
     assert stopped - posted < 0.1 * remaining_seconds, (

@@ -210,14 +210,23 @@ def test_static_check_reports_values_types_and_structure():
 
 def test_static_check_wants_an_output_node_and_declared_slots():
     graph = Builder()
-    graph.add("Source", ["a.png", "image"], outputs=[{"name": "IMAGE", "type": "IMAGE", "links": []}])
+    graph.add("Source", ["a.png", "image"], outputs=[{"name": "MASK", "type": "MASK", "links": []}])
     graph.nodes[0]["inputs"] = [{"name": "pixels", "type": "IMAGE", "link": None}]
     problems = check_workflow(graph.workflow(), SPECS)
     assert problems == [
         "node 1 (Source): input slot 'pixels' is not declared by Source",
-        "node 1 (Source): output types ['IMAGE'] differ from Source's RETURN_TYPES ['IMAGE', 'MASK']",
+        "node 1 (Source): output types ['MASK'] are not Source's RETURN_TYPES ['IMAGE', 'MASK'] (or the first of "
+        "them, as an earlier release saved them)",
         "the workflow has no output node, so ComfyUI would refuse it (prompt_no_outputs)",
     ]
+
+
+def test_static_check_accepts_outputs_saved_before_a_release_added_more():
+    graph = Builder()
+    source = graph.add("Source", ["a.png", "image"], outputs=[{"name": "IMAGE", "type": "IMAGE", "links": []}])
+    sink = graph.add("Sink", ["out"])
+    graph.link(source, 0, sink, "images")
+    assert check_workflow(graph.workflow(), SPECS) == []
 
 
 def test_conversion_refuses_unknown_nodes_and_subgraphs():

@@ -484,10 +484,11 @@ def _check_slots(node: dict, spec: NodeSpec, label: str) -> list[str]:
         if slot.get("type") != inp.kind:
             problems.append(f"{label}: input slot {slot['name']!r} has type {slot.get('type')!r}, "
                             f"{spec.node_type} declares {inp.kind!r}")
-    outputs = node.get("outputs") or []
-    if [slot.get("type") for slot in outputs] != list(spec.outputs):
-        problems.append(f"{label}: output types {[slot.get('type') for slot in outputs]} differ from "
-                        f"{spec.node_type}'s RETURN_TYPES {list(spec.outputs)}")
+    saved = [slot.get("type") for slot in node.get("outputs") or []]
+    # Releases append outputs (ComfyUI 0.33's SaveImage gained IMAGE): a workflow saved before keeps loading.
+    if saved != list(spec.outputs[:len(saved)]):
+        problems.append(f"{label}: output types {saved} are not {spec.node_type}'s RETURN_TYPES "
+                        f"{list(spec.outputs)} (or the first of them, as an earlier release saved them)")
     connected = {slot["name"] for slot in node.get("inputs") or [] if slot.get("link") is not None}
     for inp in spec.inputs:
         if not inp.optional and not inp.is_widget and inp.name not in connected:

@@ -1,1 +1,2 @@
-"""Tests that run inside a ComfyUI host (see conftest.py). A package, so its conftest does not shadow tests/conftest.py."""
+"""Tests that need ComfyUI's modules in-process; the contract is in conftest.py. A package, so that its
+conftest stays apart from tests/conftest.py, which test modules import as ``conftest``."""

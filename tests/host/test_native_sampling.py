@@ -17,7 +17,7 @@ import comfy.model_management  # noqa: E402
 import comfy.patcher_extension  # noqa: E402
 import comfy.sample  # noqa: E402
 import comfy.utils  # noqa: E402
-import nodes  # noqa: E402  (ComfyUI's nodes.py: COMFYUI_DIR is first on sys.path)
+import nodes  # noqa: E402  (ComfyUI's nodes.py: the host folder is first on sys.path)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 SEED, CFG = 11, 5.0
