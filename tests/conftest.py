@@ -127,6 +127,10 @@ def comfyui_host(request) -> Host:
     return host
 
 
+# the real servers' fixtures, for every test module that talks to one
+from real_server import events, object_info, server, server_models, server_specs  # noqa: E402,F401
+
+
 def browser() -> tuple[str, str]:
     """(node, chromium) for the browser tests, or skip saying what is missing; ``.ci/browser`` installs both
     Debian's chromium and tests/browser's playwright-core. ``MOTION_I2V_CHROMIUM`` names another Chromium."""
