@@ -37,7 +37,7 @@ from .convert import (
     image_to_engine,
     scaled_latent_to_comfy,
 )
-from .spec import ANIMATOR, FIELD, dtype_widget, pairing_widget, sampler_widgets
+from .spec import ANIMATOR, ANIMATOR_INPUT, FIELD, dtype_widget, pairing_widget, prompt_inputs, sampler_widgets
 
 BASE_FROM_MODEL = "(MODEL input)"
 BASE_FOLDERS = ("checkpoints", "motion_i2v")  # ComfyUI's checkpoints, and the release layout's stage-2 UNets
@@ -167,7 +167,8 @@ class MotionI2VMotionGuidedSampler:
         "Motion-I2V stage 2: renders the frames of the image along the motion field. Before every UNet call the "
         "image's clean latent replaces frame 0 (embedded at t = 1), and every temporal attention warps frame 0's "
         "features along the field. Unpainted regions of the brush are held at the image inside the denoiser, with "
-        "every sampler (officially reset after every DDIM step but the last). Official settings: ddim, 25 steps, CFG 7, 16 frames at 512x320. The 'official' pairing "
+        "every sampler (officially reset after every DDIM step but the last). Official settings: ddim, 25 steps, CFG "
+        "7, 16 frames at 512x320. The 'official' pairing "
         "reproduces how the released weights were run and trained under CFG (the two halves of the batch swap "
         "reference features frame by frame); 'per_sample' is the corrected pairing the weights never saw."
     )
@@ -176,9 +177,8 @@ class MotionI2VMotionGuidedSampler:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "animator": (ANIMATOR, {"tooltip": "From Motion-I2V Load Animator."}),
-                "positive": ("CONDITIONING", {"tooltip": "The prompt, encoded by the SD1.5 CLIP (CLIP Text Encode)."}),
-                "negative": ("CONDITIONING", {"tooltip": "The negative prompt, encoded by the SD1.5 CLIP."}),
+                "animator": ANIMATOR_INPUT,
+                **prompt_inputs(),
                 "vae": ("VAE", {"tooltip": "The SD1.5 VAE that encodes the first frame (and later decodes the frames)."}),
                 "image": ("IMAGE", {"tooltip": "The first frame; width and height multiples of 8 (512x320 as trained). "
                                                "Only the first image of a batch is used."}),

@@ -42,7 +42,17 @@ from .convert import (
     image_from_engine,
     image_to_engine,
 )
-from .spec import CONTROL, FIELD, FLOW_MODEL, TRACKS, dtype_widget, sampler_widgets, stride_widget
+from .spec import (
+    CONTROL,
+    FIELD,
+    FLOW_MODEL,
+    FLOW_MODEL_INPUT,
+    TRACKS,
+    dtype_widget,
+    prompt_inputs,
+    sampler_widgets,
+    stride_widget,
+)
 
 CATEGORY = "Motion-I2V/Stage 1"
 NO_CONTROLNET = "none"
@@ -193,12 +203,11 @@ class MotionI2VPredictMotionField:
         widgets = sampler_widgets("field")
         return {
             "required": {
-                "flow_model": (FLOW_MODEL, {"tooltip": "From Motion-I2V Load Flow Model."}),
+                "flow_model": FLOW_MODEL_INPUT,
                 "vae": ("VAE", {"tooltip": "The SD1.5 VAE (the official stage 1 uses SD1.5's) to encode the image."}),
                 "image": ("IMAGE", {"tooltip": "The image to animate (the first of a batch); width and height must "
                                     "be multiples of 8."}),
-                "positive": ("CONDITIONING", {"tooltip": "The prompt, from CLIP Text Encode with the SD1.5 CLIP."}),
-                "negative": ("CONDITIONING", {"tooltip": "The negative prompt, from CLIP Text Encode."}),
+                **prompt_inputs(),
                 "frames": ("INT", {"default": DEFAULT_FRAMES, "min": 2, "max": 16, "tooltip": "Frames of the field "
                            "including the still frame 0 (the model makes 16). A connected control must have as many "
                            "(the frames of Motion-I2V Trajectories)."}),

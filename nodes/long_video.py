@@ -47,14 +47,15 @@ from .convert import (
 from .flow_model import FlowModelHandle
 from .native import MotionModules, NativeRender
 from .spec import (
-    ANIMATOR,
+    ANIMATOR_INPUT,
     CONTROL,
     FIELD,
-    FLOW_MODEL,
+    FLOW_MODEL_INPUT,
     LONG_MOTION,
     MOTION_MODULES,
     ksampler_widgets,
     pairing_widget,
+    prompt_inputs,
     sampler_widgets,
     stride_widget,
 )
@@ -111,10 +112,9 @@ class MotionI2VPredictLongMotion:
         widgets = sampler_widgets("field")
         return {
             "required": {
-                "flow_model": (FLOW_MODEL, {"tooltip": "From Motion-I2V Load Flow Model."}),
+                "flow_model": FLOW_MODEL_INPUT,
                 "vae": ("VAE", {"tooltip": "The SD1.5 VAE that encodes each segment's first frame for stage 1."}),
-                "positive": ("CONDITIONING", {"tooltip": "The prompt, from CLIP Text Encode with the SD1.5 CLIP."}),
-                "negative": ("CONDITIONING", {"tooltip": "The negative prompt, from CLIP Text Encode."}),
+                **prompt_inputs(),
                 "frames": ("INT", {"default": DEFAULT_FRAMES, "min": 2, "max": MAX_FRAMES, "tooltip": (
                     f"Frames of the video, the image included (2..{MAX_FRAMES}). A connected control must have as "
                     "many (the frames of Motion-I2V Trajectories).")}),
@@ -241,9 +241,8 @@ class MotionI2VLongVideo:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "animator": (ANIMATOR, {"tooltip": "From Motion-I2V Load Animator."}),
-                "positive": ("CONDITIONING", {"tooltip": "The prompt, encoded by the SD1.5 CLIP (CLIP Text Encode)."}),
-                "negative": ("CONDITIONING", {"tooltip": "The negative prompt, encoded by the SD1.5 CLIP."}),
+                "animator": ANIMATOR_INPUT,
+                **prompt_inputs(),
                 **LOOP_INPUTS,
                 **sampler_widgets("video"),
                 "pairing": pairing_widget(),

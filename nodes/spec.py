@@ -1,4 +1,5 @@
-"""What several nodes declare alike: the pack's socket types and the sampler and precision widgets.
+"""What several nodes declare alike: the pack's socket types, the model and prompt inputs, the sampler and precision
+widgets.
 
 Socket types are global across packs, so ours carry the pack's prefix. ``LEGACY_TYPES`` maps the names workflows
 saved before the rename to today's: ComfyUI's server checks links against the node classes, not the saved names,
@@ -31,6 +32,18 @@ LEGACY_TYPES = {"MI2V_FLOW_MODEL": FLOW_MODEL, "MI2V_CONTROL": CONTROL, "MOTION_
 
 DTYPE_CHOICES = ("auto", *DTYPES)
 OFFICIAL_KSAMPLER = ("ddim", "ddim_uniform")  # KSampler's sampler and scheduler that run the official DDIM
+
+
+FLOW_MODEL_INPUT = (FLOW_MODEL, {"tooltip": "From Motion-I2V Load Flow Model."})
+ANIMATOR_INPUT = (ANIMATOR, {"tooltip": "From Motion-I2V Load Animator."})
+
+
+def prompt_inputs() -> dict[str, tuple]:
+    """The positive and negative prompts of the nodes that sample with our engine (either stage)."""
+    return {
+        "positive": ("CONDITIONING", {"tooltip": "The prompt, from CLIP Text Encode with the SD1.5 CLIP."}),
+        "negative": ("CONDITIONING", {"tooltip": "The negative prompt, from CLIP Text Encode."}),
+    }
 
 
 def sampler_widgets(result: str) -> dict[str, tuple]:
