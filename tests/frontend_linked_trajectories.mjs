@@ -80,16 +80,16 @@ async function load(page, workflow) {
   await page.waitForFunction((id) => window.app.graph.getNodeById(id)?.widgets?.some((w) => w.element), NODE_ID);
 }
 
-// Move the mouse onto a slot until the canvas sees it there (node.mouseOver): after a load, the frontend's hit
-// testing follows the drawn layout a few frames later, and a press before that starts no link.
+// Move the mouse onto a slot until the canvas sees it there (node.mouseOver; false if it never does): after a
+// load, the frontend's hit testing follows the drawn layout a few frames later, and a press before that starts no link.
 async function hover(page, [x, y], nodeId, kind, slot) {
   for (let attempt = 0; attempt < 40; attempt++) {
     await page.mouse.move(x + (attempt % 2) * 0.5, y);
     const over = await page.evaluate(({ nodeId, kind }) => window.app.graph.getNodeById(nodeId).mouseOver?.[kind], { nodeId, kind });
-    if (over === slot) return;
+    if (over === slot) return true;
     await page.waitForTimeout(50);
   }
-  throw new Error(`the canvas never saw the mouse over ${kind} ${slot} of node ${nodeId} at ${x}, ${y}`);
+  return false;
 }
 
 const look = (page) => page.evaluate(observe, { nodeId: NODE_ID, sourceId: SOURCE_ID });
@@ -110,9 +110,12 @@ try {
   const errors = [];
   page.on("pageerror", (error) => errors.push(error.message));
   await page.route((url) => !url.href.startsWith(args.base), (route) => route.abort()); // nothing leaves 127.0.0.1
+  // A returning user: a first visit opens the templates dialog over the canvas (and loads its own graph late)
+  const tutorial = await fetch(`${args.base}/settings/Comfy.TutorialCompleted`, { method: "POST", body: "true" });
+  if (!tutorial.ok) throw new Error(`POST /settings/Comfy.TutorialCompleted: ${tutorial.status}`);
   await page.goto(args.base);
-  await page.waitForFunction(() => window.app?.graph && window.app.extensionManager, null, { timeout: 180000 });
-  await page.keyboard.press("Escape"); // a first visit opens the templates dialog over the canvas
+  // the start-up graph is in: a graph loaded before it would be replaced by it
+  await page.waitForFunction(() => window.app?.graph && window.app.extensionManager?.workflow?.activeWorkflow, null, { timeout: 180000 });
   const report = {};
 
   await load(page, start);
@@ -120,10 +123,10 @@ try {
 
   // The user's drag: press on the source's output, move, release on the `trajectories` socket.
   const { source_output: from, trajectories: to } = report.unlinked.page;
-  await hover(page, from, SOURCE_ID, "outputId", 0);
+  if (!(await hover(page, from, SOURCE_ID, "outputId", 0))) throw new Error(`the source's output is not at ${from}`);
   await page.mouse.down();
   await page.mouse.move(...to, { steps: 12 });
-  await hover(page, to, NODE_ID, "inputId", report.unlinked.slots.trajectories);
+  await hover(page, to, NODE_ID, "inputId", report.unlinked.slots.trajectories); // a miss shows in the link
   await page.mouse.up();
   await page.waitForFunction((id) => window.app.graph.getNodeById(id).inputs.some((input) => input.name === "trajectories" && input.link != null), NODE_ID, { timeout: 5000 })
     .catch(() => {}); // a drop that missed is reported (link: null), not thrown
