@@ -23,7 +23,7 @@ TRAJECTORIES, SOURCE = 1, 2  # the node ids the script expects
 DRAWN = {"version": 1, "width": 512, "height": 320, "tracks": [{"points": [[256, 160], [352, 128]]}]}
 LINKED = {"version": 1, "width": 512, "height": 320, "tracks": [{"points": [[64, 64], [448, 256]]}, {"points": [[300, 40]]}]}
 STALE = {"version": 1, "width": 512, "height": 320, "tracks": [{"points": [[10, 300], [500, 20]]}]}
-SAVED_WIDGETS = ("trajectories", "frames", "width", "height", "source_size", "point_lists")
+WIDGETS = ("trajectories", "frames", "width", "height", "source_size", "point_lists")
 LINKED_NOTE = "trajectories is linked to another node"
 SECONDS = 300
 
@@ -81,10 +81,10 @@ def test_the_socket_is_drawn_at_the_editor_row(page, step):
     seen = page[step]
     half, sockets, rows = seen["slot_height"] / 2, seen["sockets"], seen["rows"]
     editor_y = rows["trajectory_editor"][0]
-    for name in SAVED_WIDGETS[1:]:
+    for name in WIDGETS[1:]:
         assert sockets[name] == [half, rows[name][0] + half], f"{name}: the frontend's own rule for a widget socket"
     assert sockets["trajectories"] == [half, editor_y + half]
-    assert editor_y > max(rows[name][0] for name in SAVED_WIDGETS[1:])
+    assert editor_y > max(rows[name][0] for name in WIDGETS[1:])
     assert sockets["trajectories"][1] - sockets["image"][1] > seen["slot_height"] * 4, "near the image socket"
     assert sockets["trajectories"][1] < seen["node_size"][1], "outside the node"
 
