@@ -96,6 +96,11 @@ def _figures(label: str, values: list[float], unit: str, digits: int = 0) -> Non
     print(f"{label} ({unit}): {' '.join(f'{value:.{digits}f}' for value in values)}")
 
 
+def _load() -> str:
+    """The machine's load, beside every time printed: on a shared machine the times follow it."""
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+
+
 def test_fresh_seeds_keep_memory_flat(server, server_specs):
     rss, seconds, outputs = [], [], []
     for _ in range(RUNS):
@@ -105,7 +110,7 @@ def test_fresh_seeds_keep_memory_flat(server, server_specs):
         seconds.append(time.monotonic() - started)
         rss.append(_rss_mib(server))
     _figures("server RSS after each run", rss, "MiB")
-    _figures("time per run", seconds, "s", 1)
+    _figures(f"time per run, {_load()}", seconds, "s", 1)
     assert len({b"".join(files) for files in outputs}) == RUNS, "two seeds gave the same files"
     growth = max(rss[WARM_UP:]) - max(rss[:WARM_UP])
     assert growth < RSS_GROWTH_MIB, f"RSS grew by {growth:.0f} MiB after the warm-up"
@@ -121,7 +126,7 @@ def test_a_full_queue_finishes_in_order(server, server_specs):
     elapsed = time.monotonic() - started
     spans = [(_messages(entry, "execution_start")[0]["timestamp"], _messages(entry, "execution_success")[0]["timestamp"])
              for entry in entries]
-    print(f"{QUEUED} prompts queued at once finished in {elapsed:.1f} s")
+    print(f"{QUEUED} prompts queued at once finished in {elapsed:.1f} s, {_load()}")
     overlapping = [(index, before, after) for index, (before, after) in enumerate(zip(spans, spans[1:]))
                    if after[0] < before[1]]
     assert not overlapping, f"prompts started before the one queued ahead of them ended: {overlapping}"
@@ -137,8 +142,9 @@ def test_cancel_then_the_same_prompt_gives_the_same_files(stage, server, server_
     workflow, prompt = _prompt(server_specs, next(fresh_seeds), {stage: CANCEL_STEPS})
     node_id = _node_id(prompt, stage)
     prompt_id = server.queue(prompt, workflow, events.client_id)
-    events.wait_for(lambda message: _is_progress(message, prompt_id, node_id) or (
+    _, seen = events.wait_for(lambda message: _is_progress(message, prompt_id, node_id) or (
         message["type"] in ("execution_success", "execution_error") and message["data"]["prompt_id"] == prompt_id))
+    assert seen["type"] == "progress", f"the prompt ended before {stage} reported a step: {seen}"
     assert server.post("/interrupt", {"prompt_id": prompt_id})[0] == 200
     entry = server.history(prompt_id)
     interrupted = _messages(entry, "execution_interrupted")
