@@ -283,6 +283,12 @@ def server_specs(object_info) -> dict[str, NodeSpec]:
     return {name: NodeSpec.from_object_info(info) for name, info in object_info.items()}
 
 
+def is_progress(message: dict, prompt_id: str, node_id: str) -> bool:
+    """Whether a websocket message is a ``progress`` of ``node_id`` in prompt ``prompt_id``."""
+    data = message["data"]
+    return message["type"] == "progress" and (data["prompt_id"], data["node"]) == (prompt_id, node_id)
+
+
 @pytest.fixture
 def events(server):
     listener = Events(server)

@@ -52,7 +52,7 @@ import pytest
 from conftest import browser
 from core_nodes import CORE_CLASSES, CoreFolders, core_specs
 from PIL import Image
-from real_server import MODEL_SUFFIXES, PACK_DIR_NAME, ROOT, WORKFLOWS, Events, runnable
+from real_server import MODEL_SUFFIXES, PACK_DIR_NAME, ROOT, WORKFLOWS, Events, is_progress, runnable
 from workflow_tools import NodeSpec, check_workflow, pack_specs, to_api
 
 from motion_i2v.sampling import MAX_STEPS
@@ -259,11 +259,6 @@ def _sampling_prompt(name: str, server_specs, steps: int) -> tuple[dict, dict, s
     return workflow, prompt, node_id
 
 
-def _is_progress(message: dict, prompt_id: str, node_id: str) -> bool:
-    data = message["data"]
-    return message["type"] == "progress" and (data["prompt_id"], data["node"]) == (prompt_id, node_id)
-
-
 def _ended(message: dict, prompt_id: str) -> bool:
     return (message["type"] in ("execution_success", "execution_error", "execution_interrupted")
             and message["data"].get("prompt_id") == prompt_id)
@@ -289,7 +284,7 @@ def test_progress_reports_every_denoising_step(name, server, server_specs, event
     workflow, prompt, node_id = _sampling_prompt(name, server_specs, PROGRESS_STEPS)
     prompt_id, during = _run_watched(server, events, workflow, prompt, node_id, preview_method="none")
     progress = [(message["data"]["value"], message["data"]["max"]) for message in during
-                if isinstance(message, dict) and _is_progress(message, prompt_id, node_id)]
+                if isinstance(message, dict) and is_progress(message, prompt_id, node_id)]
     steps = [(step, PROGRESS_STEPS) for step in range(1, PROGRESS_STEPS + 1)]
     # 0.8.0 forwards every step; 0.33 the first and the last, and between them at most one update per 100 ms
     # unless it carries a preview (the preview test sees every step there)
@@ -320,14 +315,14 @@ def test_motion_guided_sampler_sends_a_latent_preview_every_step(server, server_
 def test_cancel_stops_sampling_between_steps(name, server, server_specs, events):
     workflow, prompt, node_id = _sampling_prompt(name, server_specs, CANCEL_STEPS)
     prompt_id = server.queue(prompt, workflow, events.client_id, preview_method="none")
-    _, started = events.wait_for(lambda message: (_is_progress(message, prompt_id, node_id)
+    _, started = events.wait_for(lambda message: (is_progress(message, prompt_id, node_id)
                                                   and message["data"]["value"] >= 3) or _ended(message, prompt_id))
     assert started["type"] == "progress", f"the prompt ended before its third step: {started}"
     status, _ = server.post("/interrupt", {"prompt_id": prompt_id})
     posted = time.monotonic()
     assert status == 200
     steps_when_posted = [message["data"]["value"] for _, message in list(events.messages)
-                         if isinstance(message, dict) and _is_progress(message, prompt_id, node_id)][-1]
+                         if isinstance(message, dict) and is_progress(message, prompt_id, node_id)][-1]
     entry = server.history(prompt_id)
     _finished(events, prompt_id)
     stopped = time.monotonic()
@@ -338,7 +333,7 @@ def test_cancel_stops_sampling_between_steps(name, server, server_specs, events)
     [interrupted] = [message for kind, message in entry["status"]["messages"] if kind == "execution_interrupted"]
     assert interrupted["node_id"] == node_id
     steps = [(arrival, message["data"]["value"]) for arrival, message in events.messages
-             if isinstance(message, dict) and _is_progress(message, prompt_id, node_id)]
+             if isinstance(message, dict) and is_progress(message, prompt_id, node_id)]
     # the step under way when Cancel came may finish (and one report may be on its way); no other one. Where the
     # release skips reports (at most one per 100 ms from 0.33), the step under way is known only that closely.
     values = [value for _, value in steps]

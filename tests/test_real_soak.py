@@ -24,7 +24,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from real_server import ROOT, STEPS, runnable
+from real_server import ROOT, STEPS, is_progress, runnable
 from workflow_tools import to_api
 
 WORKFLOW = ROOT / "workflows" / "i2v_full.json"
@@ -132,17 +132,12 @@ def test_a_full_queue_finishes_in_order(server, server_specs):
     assert not overlapping, f"prompts started before the one queued ahead of them ended: {overlapping}"
 
 
-def _is_progress(message: dict, prompt_id: str, node_id: str) -> bool:
-    data = message["data"]
-    return message["type"] == "progress" and (data["prompt_id"], data["node"]) == (prompt_id, node_id)
-
-
 @pytest.mark.parametrize("stage", STAGES)
 def test_cancel_then_the_same_prompt_gives_the_same_files(stage, server, server_specs, events):
     workflow, prompt = _prompt(server_specs, next(fresh_seeds), {stage: CANCEL_STEPS})
     node_id = _node_id(prompt, stage)
     prompt_id = server.queue(prompt, workflow, events.client_id)
-    _, seen = events.wait_for(lambda message: _is_progress(message, prompt_id, node_id) or (
+    _, seen = events.wait_for(lambda message: is_progress(message, prompt_id, node_id) or (
         message["type"] in ("execution_success", "execution_error") and message["data"]["prompt_id"] == prompt_id))
     assert seen["type"] == "progress", f"the prompt ended before {stage} reported a step: {seen}"
     assert server.post("/interrupt", {"prompt_id": prompt_id})[0] == 200
